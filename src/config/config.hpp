@@ -1,0 +1,108 @@
+// Every configurable value of the model, with its unit and default, in one place.
+// Each value has a dotted key (`tlb.l1d.entries`) through which configuration files
+// and `--set KEY=VALUE` reach it; the effective configuration of a run is written
+// into its stats. Defaults are a Skylake-like machine; each latency cites where its
+// number comes from (../shared/reference/linux-fault-path.md §3.2 unless noted).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace mmusim::config {
+
+using u64 = std::uint64_t;
+
+struct CoreConfig {
+  double frequency_ghz = 3.0;     // core clock: cycles ↔ time (Skylake-like, §3.2 header)
+  u64 quantum_cycles = 10000;     // temporal-decoupling quantum of the TLM quantum keeper
+  bool strict_timing = false;     // synchronise with the SystemC kernel at every access
+  u64 cr3_write_cycles = 200;     // MOV to CR3 on a context switch [assume]
+};
+
+struct MemoryConfig {
+  u64 size_bytes = 4ull << 30;    // simulated physical memory the kernel may allocate
+  unsigned maxphyaddr = 46;       // M: physical-address width (x86-paging-semantics.md §0)
+  u64 latency_cycles = 12;        // fixed latency of one physical-memory access (a page-table
+                                  // entry load or a data access): Skylake L2 hit, §3.1
+};
+
+struct TlbArrayConfig {
+  unsigned entries;
+  unsigned ways;
+};
+
+struct TlbConfig {
+  TlbArrayConfig l1d{64, 4};      // Skylake L1 DTLB 4K: 64 entries, 4-way (Intel OM Table 2-15)
+  TlbArrayConfig l1i{128, 8};     // Skylake L1 ITLB 4K: 128 entries, 8-way (same)
+  u64 hit_cycles = 1;             // an L1 TLB hit [assume; overlapped with L1D on hardware]
+  u64 miss_cycles = 9;            // L1 miss before the walk starts (STLB lookup, §3.2 [assume])
+};
+
+// Cost of each step of the modelled kernel fault path, in core cycles. First-cut
+// values that put the totals near §3.2's Skylake column (zero-page read ~1,800,
+// zero-fill ~3,500, COW copy ~5,200, reuse ~2,000); a calibrated profile is issue 7.
+struct KernelCostConfig {
+  u64 exception_entry = 250;      // #PF delivery + asm entry (§3.2 [assume])
+  u64 exception_exit = 150;       // irqentry_exit + IRET (§3.1: entry+exit ≈ 0.2–0.3 µs)
+  u64 vma_lookup = 150;           // lock_vma_under_rcu / find_vma [assume]
+  u64 pgtable_walk = 1100;        // __handle_mm_fault's software walk, PTE map and lock: the
+                                  // rest of the measured ~0.59 µs zero-page read fault (§4.1)
+  u64 pgtable_alloc = 600;        // one page-table page: allocation and clear [assume]
+  u64 frame_alloc = 700;          // folio_prealloc: allocation, memcg charge, LRU add [assume]
+  u64 zero_4k = 500;              // clear 4 KiB: measured memset 166 ns streaming (§4.1)
+  u64 copy_4k = 750;              // copy 4 KiB: measured 248 ns streaming (§4.1)
+  u64 pte_update = 100;           // set_pte_at + update_mmu_cache [assume]
+  u64 rmap_update = 150;          // folio_add_new_anon_rmap / folio_remove_rmap_pte [assume]
+  u64 tlb_flush_local = 150;      // INVLPG of one page (§3.2 [assume])
+  u64 fork_per_pte = 260;         // copy_present_ptes per present PTE: measured 86 ns (§4.1)
+  u64 signal_delivery = 1000;     // force_sig_fault to a user handler [assume]
+};
+
+struct KernelConfig {
+  KernelCostConfig cost;
+  bool automap_exec = true;       // automap maps rwx (TRACE_FORMAT.md, spawn automap)
+};
+
+struct Config {
+  CoreConfig core;
+  MemoryConfig mem;
+  TlbConfig tlb;
+  KernelConfig kernel;
+
+  u64 ns_to_cycles(double ns) const { return static_cast<u64>(ns * core.frequency_ghz + 0.5); }
+  double cycles_to_ns(u64 cycles) const { return static_cast<double>(cycles) / core.frequency_ghz; }
+};
+
+// A configuration error: names the key (and the file and line where there is one).
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// One named value: its key, unit, what it is, and how to read and write it.
+struct Param {
+  std::string key;
+  std::string unit;
+  std::string what;
+  std::function<void(std::string_view)> set;   // throws ConfigError on a bad value
+  std::function<nlohmann::json()> get;
+};
+
+// The registry of every value of `cfg`, bound to it.
+std::vector<Param> params(Config& cfg);
+
+// Applies one `KEY=VALUE` (or `KEY = VALUE`) override; throws ConfigError naming the key.
+void set(Config& cfg, std::string_view assignment);
+// Reads a file of `key = value` lines (`#` comments); errors name file and line.
+void load_file(Config& cfg, const std::string& path);
+// Checks that the values are possible (ways divide entries, nonzero sizes ...).
+void validate(const Config& cfg);
+// The effective configuration as a flat JSON object, key → value.
+nlohmann::json to_json(Config& cfg);
+
+}  // namespace mmusim::config

@@ -1,0 +1,95 @@
+// The modelled operating system, Linux-shaped: processes and their mm, the frame
+// allocator, page tables as real x86 entries in simulated physical memory, and the
+// page-fault path (arch/x86/mm/fault.c, mm/memory.c) that the hardware raises into.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "config/config.hpp"
+#include "hw/sparse_memory.hpp"
+#include "kernel/fault_record.hpp"
+#include "traces/event.hpp"
+
+namespace mmusim::kernel {
+
+using Pid = std::uint32_t;
+
+class Mm;
+class FrameAllocator;
+
+// A trace event the kernel refuses (unknown PID, overlap without `fixed`, bad
+// alignment, ...). The message says why; the caller adds file and line.
+struct KernelError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The TLB maintenance the kernel asks of the hardware (arch/x86/mm/tlb.c). The
+// hardware knows which CPUs have `mm` loaded and what each flush costs.
+class TlbFlusher {
+ public:
+  virtual ~TlbFlusher() = default;
+  // flush_tlb_page: invalidate one page of `mm` wherever it may be cached (INVLPG).
+  virtual void flush_tlb_page(const Mm& mm, std::uint64_t va) = 0;
+  // flush_tlb_mm: invalidate every non-global translation of `mm`.
+  virtual void flush_tlb_mm(const Mm& mm) = 0;
+};
+
+// Fault counts of one task, as getrusage() reports them plus a breakdown by kind.
+struct TaskCounters {
+  u64 minflt = 0;             // ru_minflt: faults resolved without I/O (signals excluded)
+  u64 majflt = 0;
+  u64 by_resolution[kResolutionCount] = {};
+  u64 automaps = 0;           // pages mapped by `spawn ... automap`
+  u64 fault_cycles = 0;       // cycles spent in the fault path
+};
+
+struct MmapRequest {
+  std::uint64_t addr = 0, len = 0;
+  traces::Prot prot;
+  bool shared = false, populate = false, huge = false, fixed = false;
+  std::string file;           // empty: anonymous
+  std::uint64_t offset = 0;
+  std::string name;
+};
+
+class Kernel {
+ public:
+  Kernel(hw::SparseMemory& mem, const config::Config& cfg, TlbFlusher& tlb);
+  ~Kernel();
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+
+  // OS events of the trace. Each returns the cycles it cost and throws KernelError
+  // if the kernel refuses it.
+  u64 spawn(Pid pid, const std::string& name, bool automap);
+  u64 mmap(Pid pid, const MmapRequest& req);
+  u64 mprotect(Pid pid, std::uint64_t addr, std::uint64_t len, const traces::Prot& prot);
+  u64 munmap(Pid pid, std::uint64_t addr, std::uint64_t len);
+  u64 fork(Pid parent, Pid child);
+  u64 thread(Pid pid, Pid tid);
+  u64 exec(Pid pid, const std::string& name);
+  u64 exit(Pid pid);
+
+  // The #PF entry point (exc_page_fault): handle a fault that task `pid` took at
+  // `cr2` with `error_code`, filling `rec`. A fault that ends in a signal kills the
+  // task (no handler is modelled), after which alive(pid) is false.
+  void exc_page_fault(Pid pid, std::uint64_t cr2, std::uint32_t error_code, FaultRecord& rec);
+
+  bool exists(Pid pid) const;               // spawned (or forked/threaded) and not exited
+  bool alive(Pid pid) const { return exists(pid); }
+  std::uint64_t cr3(Pid pid) const;         // physical address of the task's PML4
+  const Mm& mm_of(Pid pid) const;           // threads of one process share it
+  const TaskCounters& counters(Pid pid) const;  // also valid after the task exited
+  Pid first_spawned() const;                // 0 if none
+  const FrameAllocator& frames() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mmusim::kernel
