@@ -74,6 +74,11 @@ void SparseMemory::copy_frame(std::uint64_t dst_pfn, std::uint64_t src_pfn) {
   std::memcpy(frame_data(dst_pfn), src, kFrameBytes);
 }
 
-void SparseMemory::discard_frame(std::uint64_t pfn) { frames_.erase(pfn); }
+void SparseMemory::discard_frame(std::uint64_t pfn) {
+  auto it = frames_.find(pfn);
+  if (it == frames_.end()) return;
+  if (on_discard_) on_discard_(pfn);
+  frames_.erase(it);
+}
 
 }  // namespace mmusim::hw

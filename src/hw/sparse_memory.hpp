@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 
@@ -43,11 +44,16 @@ class SparseMemory {
   // Frames that currently hold stored contents (for memory-use reports).
   std::size_t resident_frames() const { return frames_.size(); }
 
+  // Called before a frame's storage is released, so that whoever handed out a direct
+  // pointer to it (PhysMem's DMI) can revoke it first.
+  void set_discard_hook(std::function<void(std::uint64_t pfn)> hook) { on_discard_ = std::move(hook); }
+
  private:
   struct Frame {
     alignas(64) std::uint8_t bytes[kFrameBytes];
   };
   std::unordered_map<std::uint64_t, std::unique_ptr<Frame>> frames_;
+  std::function<void(std::uint64_t)> on_discard_;
 };
 
 }  // namespace mmusim::hw

@@ -1,0 +1,172 @@
+#include "config/config.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <limits>
+#include <type_traits>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace mmusim::config {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// Unsigned integers: decimal or 0x hex, with the trace format's K/M/G suffixes.
+u64 parse_u64(std::string_view key, std::string_view v) {
+  u64 mult = 1;
+  if (!v.empty()) {
+    switch (v.back()) {
+      case 'K': mult = 1ull << 10; break;
+      case 'M': mult = 1ull << 20; break;
+      case 'G': mult = 1ull << 30; break;
+      default: break;
+    }
+    if (mult != 1) v.remove_suffix(1);
+  }
+  int base = 10;
+  if (v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
+    base = 16;
+    v.remove_prefix(2);
+  }
+  u64 out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out, base);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size())
+    throw ConfigError(fmt::format("{}: bad value '{}' (expected an unsigned integer)", key, v));
+  return out * mult;
+}
+
+double parse_double(std::string_view key, std::string_view v) {
+  double out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || out <= 0)
+    throw ConfigError(fmt::format("{}: bad value '{}' (expected a positive number)", key, v));
+  return out;
+}
+
+bool parse_bool(std::string_view key, std::string_view v) {
+  if (v == "1" || v == "true" || v == "on") return true;
+  if (v == "0" || v == "false" || v == "off") return false;
+  throw ConfigError(fmt::format("{}: bad value '{}' (expected true/false, on/off or 1/0)", key, v));
+}
+
+template <typename T>
+Param bind(std::string key, std::string unit, std::string what, T& field) {
+  Param p{std::move(key), std::move(unit), std::move(what), {}, {}};
+  const std::string k = p.key;
+  if constexpr (std::is_same_v<T, bool>) {
+    p.set = [k, &field](std::string_view v) { field = parse_bool(k, v); };
+  } else if constexpr (std::is_floating_point_v<T>) {
+    p.set = [k, &field](std::string_view v) { field = parse_double(k, v); };
+  } else {
+    p.set = [k, &field](std::string_view v) {
+      const u64 x = parse_u64(k, v);
+      if (x > std::numeric_limits<T>::max())
+        throw ConfigError(fmt::format("{}: value {} is too large", k, x));
+      field = static_cast<T>(x);
+    };
+  }
+  p.get = [&field] { return nlohmann::json(field); };
+  return p;
+}
+
+}  // namespace
+
+std::vector<Param> params(Config& c) {
+  auto& k = c.kernel.cost;
+  return {
+      bind("core.frequency_ghz", "GHz", "core clock, converts cycles to time", c.core.frequency_ghz),
+      bind("core.quantum_cycles", "cycles", "temporal-decoupling quantum", c.core.quantum_cycles),
+      bind("core.strict_timing", "bool", "synchronise with SystemC at every access", c.core.strict_timing),
+      bind("core.cr3_write_cycles", "cycles", "MOV to CR3 on a context switch", c.core.cr3_write_cycles),
+      bind("mem.size", "bytes", "physical memory the kernel may allocate", c.mem.size_bytes),
+      bind("mem.maxphyaddr", "bits", "physical-address width M", c.mem.maxphyaddr),
+      bind("mem.latency", "cycles", "one physical-memory access (entry load or data)", c.mem.latency_cycles),
+      bind("tlb.l1d.entries", "entries", "L1 data TLB entries", c.tlb.l1d.entries),
+      bind("tlb.l1d.ways", "ways", "L1 data TLB associativity", c.tlb.l1d.ways),
+      bind("tlb.l1i.entries", "entries", "L1 instruction TLB entries", c.tlb.l1i.entries),
+      bind("tlb.l1i.ways", "ways", "L1 instruction TLB associativity", c.tlb.l1i.ways),
+      bind("tlb.hit_cycles", "cycles", "L1 TLB hit", c.tlb.hit_cycles),
+      bind("tlb.miss_cycles", "cycles", "L1 TLB miss before the walk starts", c.tlb.miss_cycles),
+      bind("kernel.cost.exception_entry", "cycles", "#PF delivery and kernel entry", k.exception_entry),
+      bind("kernel.cost.exception_exit", "cycles", "return to user (IRET)", k.exception_exit),
+      bind("kernel.cost.vma_lookup", "cycles", "find the VMA of the address", k.vma_lookup),
+      bind("kernel.cost.pgtable_walk", "cycles", "software page-table walk and PTE lock", k.pgtable_walk),
+      bind("kernel.cost.pgtable_alloc", "cycles", "allocate and clear one page-table page", k.pgtable_alloc),
+      bind("kernel.cost.frame_alloc", "cycles", "allocate one 4 KiB frame", k.frame_alloc),
+      bind("kernel.cost.zero_4k", "cycles", "clear 4 KiB", k.zero_4k),
+      bind("kernel.cost.copy_4k", "cycles", "copy 4 KiB", k.copy_4k),
+      bind("kernel.cost.pte_update", "cycles", "write one PTE", k.pte_update),
+      bind("kernel.cost.rmap_update", "cycles", "add or remove one reverse mapping", k.rmap_update),
+      bind("kernel.cost.tlb_flush_local", "cycles", "INVLPG of one page", k.tlb_flush_local),
+      bind("kernel.cost.fork_per_pte", "cycles", "fork: copy one present PTE", k.fork_per_pte),
+      bind("kernel.cost.signal_delivery", "cycles", "deliver SIGSEGV/SIGBUS", k.signal_delivery),
+  };
+}
+
+void set(Config& cfg, std::string_view assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string_view::npos)
+    throw ConfigError(fmt::format("'{}': expected KEY=VALUE", assignment));
+  const std::string_view key = trim(assignment.substr(0, eq));
+  const std::string_view value = trim(assignment.substr(eq + 1));
+  for (auto& p : params(cfg)) {
+    if (p.key == key) {
+      p.set(value);
+      return;
+    }
+  }
+  throw ConfigError(fmt::format("unknown configuration key '{}' (`mmusim config` lists them)", key));
+}
+
+void load_file(Config& cfg, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(fmt::format("{}: error: cannot open configuration file", path));
+  std::string line;
+  for (unsigned n = 1; std::getline(in, line); ++n) {
+    std::string_view s = line;
+    if (auto hash = s.find('#'); hash != std::string_view::npos) s = s.substr(0, hash);
+    s = trim(s);
+    if (s.empty()) continue;
+    try {
+      set(cfg, s);
+    } catch (const ConfigError& e) {
+      throw ConfigError(fmt::format("{}:{}: error: {}", path, n, e.what()));
+    }
+  }
+}
+
+void validate(const Config& c) {
+  auto check_tlb = [](const char* name, const TlbArrayConfig& t) {
+    if (t.entries == 0 || t.ways == 0)
+      throw ConfigError(fmt::format("tlb.{}: entries and ways must be nonzero", name));
+    if (t.entries % t.ways != 0)
+      throw ConfigError(fmt::format("tlb.{}.ways: {} ways do not divide {} entries", name, t.ways, t.entries));
+    const unsigned sets = t.entries / t.ways;
+    if ((sets & (sets - 1)) != 0)
+      throw ConfigError(fmt::format("tlb.{}: {} sets is not a power of two", name, sets));
+  };
+  check_tlb("l1d", c.tlb.l1d);
+  check_tlb("l1i", c.tlb.l1i);
+  if (c.mem.maxphyaddr < 32 || c.mem.maxphyaddr > 52)
+    throw ConfigError(fmt::format("mem.maxphyaddr: {} is outside 32..52", c.mem.maxphyaddr));
+  if (c.mem.size_bytes < (1ull << 20) || c.mem.size_bytes % 4096 != 0)
+    throw ConfigError("mem.size: must be a multiple of 4 KiB and at least 1M");
+  if (c.mem.size_bytes > (1ull << c.mem.maxphyaddr))
+    throw ConfigError("mem.size: larger than 2^mem.maxphyaddr");
+  if (c.mem.latency_cycles == 0) throw ConfigError("mem.latency: must be at least 1 cycle");
+  if (c.core.quantum_cycles == 0) throw ConfigError("core.quantum_cycles: must be at least 1");
+}
+
+nlohmann::json to_json(Config& cfg) {
+  nlohmann::json j = nlohmann::json::object();
+  for (auto& p : params(cfg)) j[p.key] = p.get();
+  return j;
+}
+
+}  // namespace mmusim::config

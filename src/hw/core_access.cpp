@@ -1,0 +1,323 @@
+// The access path of the core: translation of each page an access touches, the
+// fault → kernel → retry loop of OS mode, the data transfer, expectations and logs.
+#include <ostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "hw/core.hpp"
+
+namespace mmusim::hw {
+
+using traces::Event;
+using traces::Expect;
+using traces::Op;
+
+namespace {
+
+// More faults than this on one access means the kernel did not fix what the
+// hardware reported: a model bug, stopped rather than looped on.
+constexpr unsigned kMaxFaultsPerAccess = 16;
+
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::Read: return "r";
+    case Op::Write: return "w";
+    case Op::Fetch: return "x";
+    default: return "print";
+  }
+}
+
+const char* vector_name(mmu::Vector v) {
+  switch (v) {
+    case mmu::Vector::PF: return "#PF";
+    case mmu::Vector::GP: return "#GP";
+    case mmu::Vector::SS: return "#SS";
+    default: return "none";
+  }
+}
+
+bool is_kill(kernel::Resolution r) {
+  return r == kernel::Resolution::Sigsegv || r == kernel::Resolution::Sigbus || r == kernel::Resolution::Oom;
+}
+
+}  // namespace
+
+void Core::fail(const Event& ev, const std::string& what) {
+  ++stats_.expectations_failed;
+  if (out_.diag) *out_.diag << fmt::format("{}:{}: expectation failed: {}\n", events_.name(), ev.line, what);
+}
+
+void Core::data_transfer(tlm::tlm_command cmd, const Piece& p, unsigned char* bytes) {
+  tx_.set_command(cmd);
+  tx_.set_address(p.pa);
+  tx_.set_data_ptr(bytes);
+  tx_.set_data_length(p.len);
+  tx_.set_streaming_width(p.len);
+  tx_.set_byte_enable_ptr(nullptr);
+  tx_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
+  data_socket->b_transport(tx_, delay);
+  if (tx_.is_response_error())
+    throw std::runtime_error(fmt::format("physical address {:#x} does not exist (beyond 2^MAXPHYADDR)", p.pa));
+}
+
+void Core::access(const Event& ev) {
+  const bool write = ev.op == Op::Write;
+  const bool fetch = ev.op == Op::Fetch;
+  const std::uint64_t size = ev.size;
+  if (size == 0) throw std::runtime_error("access size must be at least 1 byte");
+  if ((ev.has_value || ev.op == Op::Print) && size > 8)
+    throw std::runtime_error("an access with a value is at most 8 bytes");
+
+  std::uint32_t pid = 0;
+  if (!bare_) pid = current_pid(ev);
+  ++stats_.accesses;
+  ++(write ? stats_.writes : fetch ? stats_.fetches : stats_.reads);
+
+  mmu::Access a;
+  a.type = write ? mmu::AccessType::Write : fetch ? mmu::AccessType::Fetch : mmu::AccessType::Read;
+  a.implicit = ev.implicit;
+  a.stack = ev.stack;
+  a.rmw = ev.rmw;
+  // `user=0` is a supervisor-mode access; in OS mode user code runs at CPL 3.
+  const unsigned cpl = ev.supervisor ? 0 : regs_.cpl;
+  a.user_mode = cpl == 3 && !ev.implicit;
+  mmu::ControlRegs cr = regs_;
+  cr.cpl = cpl;
+
+  // An access that crosses a 4 KiB boundary is two translations, lower page first.
+  Piece pieces[2];
+  const std::uint64_t first_len = std::min<std::uint64_t>(size, mmu::kPageSize4K - (ev.addr & 0xFFF));
+  pieces[0] = {ev.addr, 0, static_cast<unsigned>(first_len)};
+  unsigned n = 1;
+  if (first_len < size) {
+    pieces[1] = {ev.addr + first_len, 0, static_cast<unsigned>(size - first_len)};
+    n = 2;
+    ++stats_.page_splits;
+  }
+
+  const std::uint64_t cycles_before = stats_.total_cycles();
+  unsigned faults = 0;
+  mmu::Fault last_fault;
+  for (;;) {
+    mmu::Fault fault;
+    for (unsigned i = 0; i < n && !fault; ++i) {
+      a.la = pieces[i].la;
+      const mmu::Translated t = mmu_.translate(a, cr);
+      ++stats_.translations;
+      stats_.tlb_hits += t.tlb_hit;
+      advance(stats::CycleKind::Tlb, t.tlb_cycles);
+      if (t.walk_cycles) advance(stats::CycleKind::Walk, t.walk_cycles);
+      if (t.fault) fault = t.fault;
+      else pieces[i].pa = t.pa;
+    }
+    if (!fault) break;
+    last_fault = fault;
+    ++faults;
+    bool retry = false;
+    const bool ended = handle_fault(ev, fault, retry);
+    if (!retry || faults >= kMaxFaultsPerAccess) {
+      if (retry) throw std::runtime_error(fmt::format("fault loop at {:#x}: the kernel model did not resolve it", fault.cr2));
+      (void)ended;
+      check_access_expectations(ev, pieces, n, 0, &last_fault);
+      log_access(ev, pieces, n, &last_fault, faults, stats_.total_cycles() - cycles_before);
+      return;
+    }
+  }
+
+  // The access itself. Contents are modelled where the trace gives values.
+  std::uint64_t value = 0;
+  unsigned char bytes[8] = {};
+  if (write && ev.has_value) {
+    for (unsigned i = 0; i < size; ++i) bytes[i] = static_cast<unsigned char>(ev.value >> (8 * i));
+    data_transfer(tlm::TLM_WRITE_COMMAND, pieces[0], bytes);
+    if (n == 2) data_transfer(tlm::TLM_WRITE_COMMAND, pieces[1], bytes + pieces[0].len);
+  } else if (!write && (ev.has_value || ev.op == Op::Print)) {
+    data_transfer(tlm::TLM_READ_COMMAND, pieces[0], bytes);
+    if (n == 2) data_transfer(tlm::TLM_READ_COMMAND, pieces[1], bytes + pieces[0].len);
+    for (unsigned i = 0; i < size; ++i) value |= std::uint64_t(bytes[i]) << (8 * i);
+  }
+  advance(stats::CycleKind::Data, cfg_.mem.latency_cycles * n);
+
+  if (ev.op == Op::Print && out_.out) *out_.out << ev.name << ": " << value << '\n';
+  check_access_expectations(ev, pieces, n, value, faults ? &last_fault : nullptr);
+  log_access(ev, pieces, n, faults ? &last_fault : nullptr, faults, stats_.total_cycles() - cycles_before);
+  (void)pid;
+}
+
+// Returns true if the access is over (bare mode, or the task was killed); sets
+// `retry` when the kernel fixed the cause and the access must be restarted.
+bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
+  retry = false;
+  if (f.vector == mmu::Vector::PF) ++stats_.page_faults;
+  else ++(f.vector == mmu::Vector::GP ? stats_.gp_faults : stats_.ss_faults);
+  if (bare_) return true;  // bare mode records the fault and goes on with the next line
+
+  const std::uint32_t pid = pid_;
+  if (f.vector != mmu::Vector::PF) {
+    // A user-mode #GP is SIGSEGV (si_code SI_KERNEL), #SS is SIGBUS
+    // (arch/x86/kernel/traps.c: exc_general_protection, exc_stack_segment).
+    ++stats_.signals;
+    if (out_.out)
+      *out_.out << fmt::format("[line {}] pid {}: {} at {:#x} (non-canonical address): killed by {}\n", ev.line,
+                               pid, vector_name(f.vector), ev.addr, f.vector == mmu::Vector::GP ? "SIGSEGV" : "SIGBUS");
+    os().exit(pid);
+    task_gone(pid);
+    return true;
+  }
+
+  record_.clear();
+  os().exc_page_fault(pid, f.cr2, f.error_code, record_);
+  advance(stats::CycleKind::Kernel, record_.total_cycles);
+  auto& fk = stats_.faults[static_cast<size_t>(record_.resolution)];
+  ++fk.count;
+  fk.cycles += record_.total_cycles;
+  fk.max_cycles = std::max(fk.max_cycles, record_.total_cycles);
+  if (!examples_.count(record_.resolution)) examples_[record_.resolution] = {ev.line, pid, record_};
+  log_fault(ev, record_);
+
+  if (is_kill(record_.resolution)) {
+    ++stats_.signals;
+    if (out_.out) {
+      const char* sig = record_.resolution == kernel::Resolution::Sigbus ? "SIGBUS"
+                        : record_.resolution == kernel::Resolution::Oom   ? "SIGKILL (out of memory)"
+                                                                          : "SIGSEGV";
+      const char* code = record_.resolution != kernel::Resolution::Sigsegv ? ""
+                         : record_.si_code == kernel::SEGV_MAPERR         ? " (SEGV_MAPERR)"
+                                                                          : " (SEGV_ACCERR)";
+      *out_.out << fmt::format("[line {}] pid {}: {}{} at {:#x}, error code {:#x}\n", ev.line, pid, sig, code,
+                               f.cr2, f.error_code);
+    }
+    task_gone(pid);
+    return true;
+  }
+  retry = true;
+  return false;
+}
+
+void Core::check_access_expectations(const Event& ev, const Piece* pieces, unsigned n, std::uint64_t value,
+                                     const mmu::Fault* fault) {
+  (void)n;
+  const bool killed = !bare_ && fault && pid_ == 0;
+  // A fault that ends the access: in bare mode every fault, in OS mode a kill.
+  const mmu::Fault* final_fault = bare_ ? fault : (killed ? fault : nullptr);
+  if (ev.has_value && ev.op != Op::Write) {
+    ++stats_.expectations;
+    if (final_fault)
+      fail(ev, fmt::format("r {:#x} ={:#x}: the access faulted ({} error code {:#x})", ev.addr, ev.value,
+                           vector_name(final_fault->vector), final_fault->error_code));
+    else if (value != ev.value)
+      fail(ev, fmt::format("r {:#x}: read {:#x}, expected {:#x}", ev.addr, value, ev.value));
+  }
+  if (ev.expect == Expect::None) {
+    if (killed) {
+      ++stats_.expectations;
+      fail(ev, fmt::format("the process was killed by this access, which does not carry expect=SIGSEGV/SIGBUS"));
+    }
+    return;
+  }
+  ++stats_.expectations;
+  switch (ev.expect) {
+    case Expect::PhysAddr:
+      if (final_fault)
+        fail(ev, fmt::format("expected pa {:#x}, got {} error code {:#x}", ev.expect_value,
+                             vector_name(final_fault->vector), final_fault->error_code));
+      else if (pieces[0].pa != ev.expect_value)
+        fail(ev, fmt::format("expected pa {:#x}, got {:#x}", ev.expect_value, pieces[0].pa));
+      return;
+    case Expect::PageFault:
+      if (!final_fault || final_fault->vector != mmu::Vector::PF)
+        fail(ev, fmt::format("expected #PF:{:#x}, got {}", ev.expect_value,
+                             final_fault ? vector_name(final_fault->vector) : "no fault"));
+      else if (final_fault->error_code != ev.expect_value)
+        fail(ev, fmt::format("expected #PF:{:#x}, got #PF:{:#x} (cr2 {:#x})", ev.expect_value,
+                             final_fault->error_code, final_fault->cr2));
+      return;
+    case Expect::GeneralProtection:
+    case Expect::StackFault: {
+      const mmu::Vector want = ev.expect == Expect::GeneralProtection ? mmu::Vector::GP : mmu::Vector::SS;
+      if (!final_fault || final_fault->vector != want)
+        fail(ev, fmt::format("expected {}, got {}", vector_name(want),
+                             final_fault ? vector_name(final_fault->vector) : "no fault"));
+      return;
+    }
+    case Expect::Sigsegv:
+    case Expect::Sigbus: {
+      const bool want_segv = ev.expect == Expect::Sigsegv;
+      if (!killed) {
+        fail(ev, fmt::format("expected {}, but the access completed", want_segv ? "SIGSEGV" : "SIGBUS"));
+        return;
+      }
+      const bool got_segv = fault->vector == mmu::Vector::GP ||
+                            (fault->vector == mmu::Vector::PF && record_.resolution == kernel::Resolution::Sigsegv);
+      if (got_segv != want_segv) {
+        fail(ev, fmt::format("expected {}, got {}", want_segv ? "SIGSEGV" : "SIGBUS", got_segv ? "SIGSEGV" : "another signal"));
+        return;
+      }
+      if (want_segv && ev.expect_segv != traces::SegvCode::Any) {
+        const int want = ev.expect_segv == traces::SegvCode::MapErr ? kernel::SEGV_MAPERR : kernel::SEGV_ACCERR;
+        if (fault->vector != mmu::Vector::PF || record_.si_code != want)
+          fail(ev, fmt::format("expected SIGSEGV:{}, got si_code {}", want == kernel::SEGV_MAPERR ? "MAPERR" : "ACCERR",
+                               fault->vector == mmu::Vector::PF ? record_.si_code : 0x80));
+      }
+      if (ev.expect_has_code && fault->error_code != ev.expect_value)
+        fail(ev, fmt::format("expected error code {:#x}, got {:#x}", ev.expect_value, fault->error_code));
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void Core::log_access(const Event& ev, const Piece* pieces, unsigned n, const mmu::Fault* fault, unsigned faults,
+                      std::uint64_t cycles) {
+  if (!out_.access_log) return;
+  nlohmann::json j;
+  j["line"] = ev.line;
+  j["cpu"] = 0;
+  j["pid"] = pid_;
+  j["op"] = op_name(ev.op);
+  j["va"] = fmt::format("{:#x}", ev.addr);
+  j["size"] = ev.size;
+  const bool completed = !(fault && (bare_ || pid_ == 0));
+  if (completed) {
+    j["pa"] = fmt::format("{:#x}", pieces[0].pa);
+    if (n == 2) j["pa2"] = fmt::format("{:#x}", pieces[1].pa);
+  }
+  if (fault) {
+    nlohmann::json f;
+    f["vector"] = vector_name(fault->vector);
+    f["error_code"] = fmt::format("{:#x}", fault->error_code);
+    if (fault->vector == mmu::Vector::PF) f["cr2"] = fmt::format("{:#x}", fault->cr2);
+    if (!bare_ && fault->vector == mmu::Vector::PF) f["resolution"] = kernel::to_string(record_.resolution);
+    j["fault"] = std::move(f);
+    j["faults"] = faults;
+  }
+  j["cycles"] = cycles;
+  *out_.access_log << j.dump() << '\n';
+}
+
+void Core::log_fault(const Event& ev, const kernel::FaultRecord& rec) {
+  if (!out_.fault_log) return;
+  nlohmann::json j;
+  j["line"] = ev.line;
+  j["cpu"] = 0;
+  j["pid"] = pid_;
+  j["address"] = fmt::format("{:#x}", rec.address);
+  j["access"] = op_name(ev.op);
+  j["error_code"] = fmt::format("{:#x}", rec.error_code);
+  j["resolution"] = kernel::to_string(rec.resolution);
+  if (rec.si_code) j["si_code"] = rec.si_code;
+  j["cycles"] = rec.total_cycles;
+  j["ns"] = cfg_.cycles_to_ns(rec.total_cycles);
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& s : rec.steps) steps.push_back({{"step", s.name}, {"cycles", s.cycles}});
+  j["steps"] = std::move(steps);
+  nlohmann::json path = nlohmann::json::array();
+  for (const auto& f : rec.path) path.push_back({{"function", f.function}, {"cycles", f.cycles}});
+  j["path"] = std::move(path);
+  *out_.fault_log << j.dump() << '\n';
+}
+
+}  // namespace mmusim::hw

@@ -1,0 +1,18 @@
+// Where a core's events come from: a trace reader, or a generator (benchmarks).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "traces/event.hpp"
+
+namespace mmusim::hw {
+
+class EventSource {
+ public:
+  virtual ~EventSource() = default;
+  virtual bool next(traces::Event& ev) = 0;   // false at the end; throws traces::TraceError
+  virtual const std::string& name() const = 0; // file name for error messages
+};
+
+}  // namespace mmusim::hw

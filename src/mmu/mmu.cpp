@@ -1,0 +1,76 @@
+#include "mmu/mmu.hpp"
+
+#include "mmu/rights.hpp"
+
+namespace mmusim::mmu {
+
+Mmu::Mmu(sc_core::sc_module_name name, const config::Config& cfg, sc_core::sc_time clock_period)
+    : sc_module(name),
+      walker("walker", clock_period),
+      l1d_("l1d", cfg.tlb.l1d.entries, cfg.tlb.l1d.ways),
+      l1i_("l1i", cfg.tlb.l1i.entries, cfg.tlb.l1i.ways),
+      hit_cycles_(cfg.tlb.hit_cycles),
+      miss_cycles_(cfg.tlb.miss_cycles) {}
+
+Translated Mmu::translate(const Access& a, const ControlRegs& cr) {
+  ++stats_.translations;
+  Translated out;
+  // A non-canonical address never reaches the TLB or the walker (SDM §4.5, §6.15).
+  if (auto f = check_canonical(a, cr)) {
+    ++stats_.noncanonical;
+    out.fault = *f;
+    return out;
+  }
+  tlb::Tlb& tlb = a.is_fetch() ? l1i_ : l1d_;
+  const u32 pcid = cr.pcid();
+  out.tlb_cycles = hit_cycles_;
+  if (const Translation* t = tlb.lookup(a.la, pcid)) {
+    const bool allowed = rights_violation(*t, a, cr) == 0;
+    if (allowed && !(a.is_write() && !t->dirty)) {
+      out.pa = t->physical(a.la);
+      out.tlb_hit = true;
+      stats_.tlb_cycles += out.tlb_cycles;
+      return out;
+    }
+    // Not permitted, or a write to a clean entry: drop it and walk memory, which
+    // re-checks the rights and sets D (x86-paging-semantics.md §4.2, POLICY-RW).
+    ++(allowed ? stats_.rewalks_dirty : stats_.rewalks_rights);
+    tlb.invalidate_page(a.la, pcid);
+  }
+  out.tlb_cycles += miss_cycles_;
+  stats_.tlb_cycles += out.tlb_cycles;
+  const PageWalker::Outcome w = walker.walk(a, cr);
+  out.walk_cycles = w.cycles;
+  if (!w.result.ok()) {
+    // A #PF invalidates the entries that would translate its address (SDM §4.10.4.1).
+    invlpg(a.la, pcid);
+    out.fault = w.result.fault;
+    return out;
+  }
+  const Translation& t = w.result.translation;
+  tlb.fill(a.la, pcid, t, t.global && cr.cr4_pge);
+  out.pa = t.physical(a.la);
+  return out;
+}
+
+void Mmu::invlpg(u64 la, u32 pcid) {
+  l1d_.invalidate_page(la, pcid);
+  l1i_.invalidate_page(la, pcid);
+}
+
+void Mmu::invalidate_pcid(u32 pcid) {
+  l1d_.invalidate_pcid(pcid);
+  l1i_.invalidate_pcid(pcid);
+}
+
+void Mmu::invalidate_all() {
+  l1d_.invalidate_all();
+  l1i_.invalidate_all();
+}
+
+void Mmu::invalidate_all_non_global() {
+  l1d_.invalidate_all_non_global();
+  l1i_.invalidate_all_non_global();
+}
+
+}  // namespace mmusim::mmu

@@ -1,0 +1,48 @@
+// The hardware page walker: runs the pure walk (mmu/walk.hpp) with every paging-
+// structure entry read from physical memory through a TLM-2.0 initiator socket,
+// and each A/D update done as a locked read-modify-write of the entry (SDM §4.8).
+// The time of a walk is the sum of the delays its memory transactions annotate.
+#pragma once
+
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_initiator_socket.h>
+
+#include "mmu/walk.hpp"
+
+namespace mmusim::mmu {
+
+struct WalkStats {
+  std::uint64_t walks = 0;
+  std::uint64_t loads = 0;        // entry reads
+  std::uint64_t ad_writes = 0;    // A/D read-modify-writes that changed an entry
+  std::uint64_t cycles = 0;
+  std::uint64_t faults = 0;
+};
+
+class PageWalker : public sc_core::sc_module, private PagingMemory {
+ public:
+  tlm_utils::simple_initiator_socket<PageWalker> socket;
+
+  PageWalker(sc_core::sc_module_name name, sc_core::sc_time clock_period);
+
+  struct Outcome {
+    WalkResult result;
+    std::uint64_t cycles = 0;
+  };
+  Outcome walk(const Access& a, const ControlRegs& cr);
+
+  const WalkStats& stats() const { return stats_; }
+
+ private:
+  u64 load64(u64 pa) override;
+  bool cmpxchg64(u64 pa, u64 expected, u64 desired) override;
+  void transact(tlm::tlm_command cmd, u64 pa, u64& data);
+
+  sc_core::sc_time period_;
+  sc_core::sc_time delay_;
+  tlm::tlm_generic_payload tx_;
+  WalkStats stats_;
+};
+
+}  // namespace mmusim::mmu

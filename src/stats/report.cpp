@@ -1,0 +1,138 @@
+#include "stats/report.hpp"
+
+#include <ostream>
+
+#include <fmt/format.h>
+
+#include "kernel/kernel.hpp"
+
+namespace mmusim::stats {
+namespace {
+
+nlohmann::json tlb_json(const tlb::Tlb& t) {
+  const tlb::TlbStats& s = t.stats();
+  return {{"entries", t.entries()}, {"ways", t.ways()}, {"hits", s.hits}, {"misses", s.misses},
+          {"fills", s.fills}, {"evictions", s.evictions}, {"invalidations", s.invalidations}};
+}
+
+std::string percent(u64 part, u64 whole) {
+  return whole ? fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole)) : "-";
+}
+
+// Resolution kinds in the order the summary lists them.
+constexpr kernel::Resolution kSummaryKinds[] = {
+    kernel::Resolution::AnonymousPage, kernel::Resolution::ZeroPage, kernel::Resolution::CowCopy,
+    kernel::Resolution::CowReuse,      kernel::Resolution::Spurious, kernel::Resolution::Sigsegv,
+    kernel::Resolution::Sigbus,        kernel::Resolution::Oom};
+
+}  // namespace
+
+nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::string& trace) {
+  const hw::Core& core = sys.core();
+  const RunStats& s = core.stats();
+  const mmu::Mmu& m = sys.mmu();
+  nlohmann::json j;
+  j["mmusim_version"] = MMUSIM_VERSION;
+  j["trace"] = trace;
+  j["mode"] = core.bare_mode() ? "bare" : "os";
+  j["config"] = config::to_json(cfg);
+  j["accesses"] = {{"total", s.accesses}, {"reads", s.reads}, {"writes", s.writes},
+                   {"fetches", s.fetches}, {"page_splits", s.page_splits}};
+  j["tlb"] = {{"l1d", tlb_json(m.l1d())}, {"l1i", tlb_json(m.l1i())},
+              {"rewalks_rights", m.stats().rewalks_rights}, {"rewalks_dirty", m.stats().rewalks_dirty}};
+  const mmu::WalkStats& w = m.walker.stats();
+  j["walks"] = {{"count", w.walks}, {"entry_loads", w.loads}, {"ad_writes", w.ad_writes},
+                {"cycles", w.cycles}, {"faults", w.faults}};
+  j["exceptions"] = {{"page_faults", s.page_faults}, {"gp", s.gp_faults}, {"ss", s.ss_faults},
+                     {"noncanonical", m.stats().noncanonical}};
+  nlohmann::json faults = nlohmann::json::object();
+  for (kernel::Resolution r : kSummaryKinds) {
+    const FaultKindStats& f = s.faults[static_cast<size_t>(r)];
+    faults[std::string(kernel::to_string(r))] = {{"count", f.count}, {"cycles", f.cycles},
+                                                 {"max_cycles", f.max_cycles}};
+  }
+  j["faults"] = std::move(faults);
+  nlohmann::json cycles = nlohmann::json::object();
+  for (size_t i = 0; i < s.cycles.size(); ++i) cycles[std::string(kCycleKindNames[i])] = s.cycles[i];
+  cycles["total"] = s.total_cycles();
+  j["cycles"] = std::move(cycles);
+  j["simulated_ns"] = cfg.cycles_to_ns(s.total_cycles());
+  j["context_switches"] = s.context_switches;
+  j["cr3_loads"] = s.cr3_loads;
+  j["signals"] = s.signals;
+  j["expectations"] = {{"checked", s.expectations}, {"failed", s.expectations_failed}};
+  if (const kernel::Kernel* k = core.kernel()) {
+    nlohmann::json procs = nlohmann::json::object();
+    for (std::uint32_t pid : core.known_pids()) {
+      const kernel::TaskCounters& c = k->counters(pid);
+      nlohmann::json by = nlohmann::json::object();
+      for (kernel::Resolution r : kSummaryKinds) by[std::string(kernel::to_string(r))] = c.by_resolution[static_cast<size_t>(r)];
+      procs[std::to_string(pid)] = {{"minflt", c.minflt}, {"majflt", c.majflt}, {"automaps", c.automaps},
+                                    {"fault_cycles", c.fault_cycles}, {"faults", std::move(by)},
+                                    {"alive", k->exists(pid)}};
+    }
+    j["processes"] = std::move(procs);
+  }
+  nlohmann::json phases = nlohmann::json::array();
+  for (const Phase& p : s.phases) {
+    nlohmann::json minflt = nlohmann::json::object();
+    for (const auto& [pid, n] : p.minflt) minflt[std::to_string(pid)] = n;
+    phases.push_back({{"name", p.name}, {"start_line", p.start_line}, {"accesses", p.accesses},
+                      {"cycles", p.end_cycles - p.start_cycles}, {"minflt", std::move(minflt)}});
+  }
+  j["phases"] = std::move(phases);
+  j["physical_memory"] = {{"resident_frames", sys.store().resident_frames()},
+                          {"transactions", sys.memory().transactions()}};
+  return j;
+}
+
+void print_summary(std::ostream& out, const hw::System& sys, const std::string& trace) {
+  const hw::Core& core = sys.core();
+  const RunStats& s = core.stats();
+  const mmu::Mmu& m = sys.mmu();
+  const config::Config& cfg = sys.config();
+  out << fmt::format("\n== mmusim summary: {} ({} mode) ==\n", trace, core.bare_mode() ? "bare" : "OS");
+  out << fmt::format("accesses      {} (reads {}, writes {}, fetches {}; {} crossed a page)\n", s.accesses, s.reads,
+                     s.writes, s.fetches, s.page_splits);
+  for (const tlb::Tlb* t : {&m.l1d(), &m.l1i()}) {
+    const tlb::TlbStats& ts = t->stats();
+    out << fmt::format("TLB {:<9} {} hits, {} misses ({} hit rate), {} evictions, {} invalidations\n", t->name(),
+                       ts.hits, ts.misses, percent(ts.hits, ts.hits + ts.misses), ts.evictions, ts.invalidations);
+  }
+  const mmu::WalkStats& w = m.walker.stats();
+  out << fmt::format("walks         {} ({} entry loads, {} A/D updates, {} cycles, {} ended in a fault)\n", w.walks,
+                     w.loads, w.ad_writes, w.cycles, w.faults);
+  out << fmt::format("exceptions    {} #PF, {} #GP, {} #SS\n", s.page_faults, s.gp_faults, s.ss_faults);
+  if (core.kernel()) {
+    std::string kinds;
+    for (kernel::Resolution r : kSummaryKinds) {
+      const FaultKindStats& f = s.faults[static_cast<size_t>(r)];
+      if (f.count || r <= kernel::Resolution::CowReuse || r == kernel::Resolution::Sigsegv)
+        kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kernel::to_string(r), f.count);
+    }
+    out << fmt::format("faults        {}\n", kinds);
+  }
+  std::string parts;
+  for (size_t i = 0; i < s.cycles.size(); ++i)
+    if (s.cycles[i]) parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", kCycleKindNames[i], s.cycles[i]);
+  out << fmt::format("cycles        {} ({:.3f} us at {} GHz): {}\n", s.total_cycles(),
+                     cfg.cycles_to_ns(s.total_cycles()) / 1000.0, cfg.core.frequency_ghz, parts);
+  if (s.expectations)
+    out << fmt::format("expectations  {} checked, {} failed\n", s.expectations, s.expectations_failed);
+
+  // The first fault of each kind, with the kernel path that handled it, innermost
+  // first as a kernel stack trace reads, and the cost steps that add up to its total.
+  for (const auto& [kind, ex] : core.fault_examples()) {
+    const kernel::FaultRecord& r = ex.record;
+    out << fmt::format("\nfirst {} fault: line {}, pid {}, address {:#x}, error code {:#x}: {} cycles ({:.2f} us)\n",
+                       kernel::to_string(kind), ex.line, ex.pid, r.address, r.error_code, r.total_cycles,
+                       cfg.cycles_to_ns(r.total_cycles) / 1000.0);
+    out << "  kernel path (innermost first; cycles include callees):\n";
+    for (const auto& f : r.path) out << fmt::format("    {:<22} {:>8}\n", f.function, f.cycles);
+    std::string steps;
+    for (const auto& st : r.steps) steps += fmt::format("{}{} {}", steps.empty() ? "" : ", ", st.name, st.cycles);
+    out << "  steps: " << steps << '\n';
+  }
+}
+
+}  // namespace mmusim::stats

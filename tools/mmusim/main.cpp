@@ -1,0 +1,144 @@
+// mmusim: the command line. `mmusim run TRACE` simulates a trace and prints the
+// program's output and a summary; exit status 0 on success, 1 if an expectation
+// failed, 2 on bad input (malformed trace, bad configuration, refused event).
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include "config/config.hpp"
+#include "hw/system.hpp"
+#include "hw/trace_source.hpp"
+#include "stats/report.hpp"
+#include "traces/trace_error.hpp"
+
+namespace po = boost::program_options;
+using namespace mmusim;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitExpectationFailed = 1;
+constexpr int kExitBadInput = 2;
+
+const char* kUsage =
+    "usage: mmusim run TRACE [options]     simulate a trace (text; .gz/.xz/.zst by content)\n"
+    "       mmusim config [options]        list every configuration key with its value and unit\n"
+    "       mmusim --help | --version\n";
+
+std::unique_ptr<std::ofstream> open_output(const std::string& path, const char* what) {
+  if (path.empty()) return nullptr;
+  auto f = std::make_unique<std::ofstream>(path);
+  if (!*f) throw std::runtime_error(fmt::format("{}: error: cannot write {}", path, what));
+  return f;
+}
+
+int list_config(config::Config& cfg) {
+  for (auto& p : config::params(cfg))
+    std::cout << fmt::format("{:<32} = {:<12} {:<8} {}\n", p.key, p.get().dump(), p.unit, p.what);
+  return kExitOk;
+}
+
+int run(const std::string& trace, const po::variables_map& vm, config::Config& cfg) {
+  auto stats_file = open_output(vm["stats"].as<std::string>(), "the stats");
+  auto access_log = open_output(vm["access-log"].as<std::string>(), "the access log");
+  auto fault_log = open_output(vm["fault-log"].as<std::string>(), "the fault log");
+
+  hw::TraceSource source(trace);  // throws TraceError for a missing or unreadable file
+  hw::RunOutputs outs;
+  outs.out = &std::cout;
+  outs.diag = &std::cerr;
+  outs.access_log = access_log.get();
+  outs.fault_log = fault_log.get();
+  hw::quiet_systemc();
+  hw::System sys(cfg, source, outs);
+  sys.run();
+
+  const hw::Core& core = sys.core();
+  if (!vm.count("quiet")) stats::print_summary(std::cout, sys, trace);
+  if (stats_file) *stats_file << stats::run_json(sys, cfg, trace).dump(2) << '\n';
+  if (core.error()) {
+    std::cerr << "mmusim: " << *core.error() << '\n';
+    return kExitBadInput;
+  }
+  if (core.stats().expectations_failed) {
+    std::cerr << fmt::format("mmusim: {} of {} expectations failed\n", core.stats().expectations_failed,
+                             core.stats().expectations);
+    return kExitExpectationFailed;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description opts("options");
+  opts.add_options()
+      ("help,h", "print this help")
+      ("version", "print the version")
+      ("config,c", po::value<std::string>(), "configuration file of `key = value` lines (configs/*.conf)")
+      ("set", po::value<std::vector<std::string>>()->composing(), "override one value: --set KEY=VALUE (repeatable)")
+      ("stats", po::value<std::string>()->default_value(""), "write every counter as JSON to FILE")
+      ("access-log", po::value<std::string>()->default_value(""), "write one JSON line per access to FILE")
+      ("fault-log", po::value<std::string>()->default_value(""), "write one JSON line per page fault to FILE")
+      ("quiet,q", "print only the program's output, no summary");
+  po::options_description hidden;
+  hidden.add_options()("command", po::value<std::string>())("args", po::value<std::vector<std::string>>());
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("command", 1).add("args", -1);
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "mmusim: error: " << e.what() << "\n" << kUsage;
+    return kExitBadInput;
+  }
+  if (vm.count("help")) {
+    std::cout << "mmusim " MMUSIM_VERSION " - a cycle-level x86-64 MMU and page-fault simulator\n\n"
+              << kUsage << '\n' << opts;
+    return kExitOk;
+  }
+  if (vm.count("version")) {
+    std::cout << "mmusim " MMUSIM_VERSION "\n";
+    return kExitOk;
+  }
+  const std::string command = vm.count("command") ? vm["command"].as<std::string>() : "";
+  const auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+
+  config::Config cfg;
+  try {
+    if (vm.count("config")) config::load_file(cfg, vm["config"].as<std::string>());
+    if (vm.count("set"))
+      for (const auto& s : vm["set"].as<std::vector<std::string>>()) config::set(cfg, s);
+    config::validate(cfg);
+    if (command == "config") return list_config(cfg);
+    if (command == "run") {
+      if (args.size() != 1) {
+        std::cerr << "mmusim: error: `run` takes one trace file\n" << kUsage;
+        return kExitBadInput;
+      }
+      return run(args[0], vm, cfg);
+    }
+  } catch (const config::ConfigError& e) {
+    std::cerr << "mmusim: error: " << e.what() << '\n';
+    return kExitBadInput;
+  } catch (const traces::TraceError& e) {
+    std::cerr << "mmusim: " << e.what() << '\n';
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "mmusim: error: " << e.what() << '\n';
+    return kExitBadInput;
+  }
+  std::cerr << (command.empty() ? "mmusim: error: no command\n"
+                                : fmt::format("mmusim: error: unknown command '{}'\n", command))
+            << kUsage;
+  return kExitBadInput;
+}
