@@ -1,0 +1,178 @@
+// The command line as a user meets it: the flagship example's output, and one
+// test per kind of bad input: a one-line error naming its location, a non-zero
+// exit, never a crash.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status;
+  std::string output;  // stdout and stderr
+};
+
+Result mmusim(const std::string& args) {
+  const std::string cmd = std::string(MMUSIM_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int raw = p ? pclose(p) : -1;
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw), out};
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mmusim_cli_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text) {
+    const fs::path p = dir_ / name;
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  fs::path dir_;
+};
+
+std::string example(const char* name) { return std::string(MMUSIM_EXAMPLES) + "/" + name; }
+
+// The flagship scenario (shared/seeds/003): exact program output, and the child's
+// fault shown with the kernel path of the seed's bpftrace stack, innermost first.
+TEST_F(Cli, ForkCowExamplePrintsChildAndParentValuesAndTheKernelPath) {
+  const Result r = mmusim("run " + example("fork-cow.trace"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("a child: 8\na parent: 10\n", 0), 0u) << r.output;
+  const auto cow = r.output.find("first cow_copy fault");
+  ASSERT_NE(cow, std::string::npos) << r.output;
+  size_t at = cow;
+  for (const char* fn : {"wp_page_copy", "do_wp_page", "handle_pte_fault", "__handle_mm_fault", "handle_mm_fault",
+                         "do_user_addr_fault", "exc_page_fault"}) {
+    const auto next = r.output.find(std::string("    ") + fn + " ", at);
+    ASSERT_NE(next, std::string::npos) << fn << " missing or out of order in\n" << r.output;
+    at = next;
+  }
+}
+
+TEST_F(Cli, QuietPrintsOnlyTheProgramOutput) {
+  const Result r = mmusim("run --quiet " + example("fork-cow.trace"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "a child: 8\na parent: 10\n");
+}
+
+TEST_F(Cli, VersionAndHelp) {
+  EXPECT_EQ(mmusim("--version").status, 0);
+  const Result h = mmusim("--help");
+  EXPECT_EQ(h.status, 0);
+  EXPECT_NE(h.output.find("mmusim run TRACE"), std::string::npos);
+}
+
+TEST_F(Cli, NonExistentFileIsAnErrorNamingIt) {
+  const Result r = mmusim("run " + (dir_ / "missing.trace").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("missing.trace"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("cannot open"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, UnknownKeywordNamesLineAndColumn) {
+  const auto t = write("t.trace", "spawn 1\n  wrte 0x1000\n");
+  const Result r = mmusim("run " + t);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("t.trace:2:3:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("wrte"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, BadNumberNamesLineAndColumn) {
+  const auto t = write("t.trace", "spawn 1\nr 0x10zz\n");
+  const Result r = mmusim("run " + t);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("t.trace:2:3:"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, UnalignedMmapIsRefusedWithItsLine) {
+  const auto t = write("t.trace", "spawn 1\nmmap 1 0x1000 4K rw-\nmmap 1 0x10800 4K rw-\n");
+  const Result r = mmusim("run " + t);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("t.trace:3: error:"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, UnknownPidIsRefusedWithItsLine) {
+  const auto t = write("t.trace", "spawn 1\nmmap 7 0x10000 4K rw-\n");
+  const Result r = mmusim("run " + t);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("t.trace:2: error:"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, TruncatedCompressedFileIsAnError) {
+  const auto plain = write("t.trace", std::string("spawn 1 automap\n") + std::string(20000, '#') + "\nr 0x1000\n");
+  ASSERT_EQ(std::system(("gzip -k -f " + plain).c_str()), 0);
+  const fs::path gz = plain + ".gz";
+  fs::resize_file(gz, fs::file_size(gz) / 2);
+  const Result r = mmusim("run " + gz.string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("t.trace.gz"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, FailedExpectationExitsOneAfterFinishing) {
+  const auto t = write("t.trace", "spawn 1 automap\nw 0x1000 8 =5\nr 0x1000 8 =6\nprint 0x1000 8 \"v\"\n");
+  const Result r = mmusim("run --quiet " + t);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("t.trace:3: expectation failed"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("v: 5"), std::string::npos) << "the run goes on after a failed expectation";
+}
+
+TEST_F(Cli, UnexpectedSegfaultFailsTheRun) {
+  const auto t = write("t.trace", "spawn 1\nmmap 1 0x10000 4K r--\nw 0x10000\n");
+  const Result r = mmusim("run --quiet " + t);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("SIGSEGV"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, ExpectedSegfaultPasses) {
+  const auto t = write("t.trace",
+                       "spawn 1\nmmap 1 0x10000 4K r--\nw 0x10000 expect=SIGSEGV:ACCERR:0x6\n"
+                       "spawn 2\nswitch 2\nr 0x5000 expect=SIGSEGV:MAPERR:0x4\n");
+  const Result r = mmusim("run --quiet " + t);
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
+TEST_F(Cli, UnknownConfigurationKeyIsNamed) {
+  const Result r = mmusim("run --set tlb.l1d.entriez=8 " + example("fork-cow.trace"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("tlb.l1d.entriez"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, ImpossibleGeometryIsNamed) {
+  const Result r = mmusim("run --set tlb.l1d.ways=3 " + example("fork-cow.trace"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("tlb.l1d.ways"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, StatsAndLogsAreWritten) {
+  const fs::path stats = dir_ / "s.json", alog = dir_ / "a.jsonl", flog = dir_ / "f.jsonl";
+  const Result r = mmusim("run --quiet --stats " + stats.string() + " --access-log " + alog.string() +
+                          " --fault-log " + flog.string() + " " + example("fork-cow.trace"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream s(stats);
+  const std::string text((std::istreambuf_iterator<char>(s)), {});
+  EXPECT_NE(text.find("\"cow_copy\""), std::string::npos);
+  EXPECT_NE(text.find("\"tlb.l1d.entries\""), std::string::npos) << "the effective configuration is in the stats";
+  std::ifstream f(flog);
+  std::string line;
+  int faults = 0;
+  while (std::getline(f, line)) ++faults;
+  EXPECT_EQ(faults, 3);  // first touch, the child's COW copy, the parent's reuse
+}
+
+}  // namespace

@@ -1,0 +1,125 @@
+// The TLB array: tags, replacement and the invalidation operations of SDM Vol. 3A
+// §4.10.2 and §4.10.4.1.
+#include <gtest/gtest.h>
+
+#include "tlb/tlb.hpp"
+
+namespace mmusim::tlb {
+namespace {
+
+mmu::Translation page(u64 pa, mmu::PageSize size = mmu::PageSize::Size4K) {
+  mmu::Translation t;
+  t.page_pa = pa;
+  t.size = size;
+  t.rw = t.us = true;
+  return t;
+}
+
+TEST(Tlb, RejectsGeometryWhoseWaysDoNotDivideEntries) {
+  EXPECT_THROW(Tlb("t", 64, 3), std::invalid_argument);
+  EXPECT_THROW(Tlb("t", 48, 4), std::invalid_argument);  // 12 sets: not a power of two
+  EXPECT_NO_THROW(Tlb("t", 64, 64));                      // fully associative
+}
+
+TEST(Tlb, HitReturnsTheCachedTranslationAndCounts) {
+  Tlb t("l1d", 64, 4);
+  EXPECT_EQ(t.lookup(0x401000, 0), nullptr);
+  t.fill(0x401000, 0, page(0x9000), false);
+  const mmu::Translation* hit = t.lookup(0x401abc, 0);
+  ASSERT_NE(hit, nullptr);
+  EXPECT_EQ(hit->physical(0x401abc), 0x9abcu);
+  EXPECT_EQ(t.stats().hits, 1u);
+  EXPECT_EQ(t.stats().misses, 1u);
+  EXPECT_EQ(t.stats().fills, 1u);
+}
+
+// SDM §4.10.1: with PCIDs, a TLB entry is used only in its own address space.
+TEST(Tlb, EntriesAreTaggedByPcid) {
+  Tlb t("l1d", 64, 4);
+  t.fill(0x401000, 1, page(0x9000), false);
+  EXPECT_EQ(t.lookup(0x401000, 2), nullptr);
+  EXPECT_NE(t.lookup(0x401000, 1), nullptr);
+}
+
+// SDM §4.10.2.4: a global translation is used whatever the current PCID, and
+// survives a MOV to CR3 (invalidate_pcid), but not INVLPG.
+TEST(Tlb, GlobalEntriesMatchEveryPcidAndSurviveCr3ButNotInvlpg) {
+  Tlb t("l1d", 64, 4);
+  t.fill(0x401000, 1, page(0x9000), true);
+  EXPECT_NE(t.lookup(0x401000, 7), nullptr);
+  t.invalidate_pcid(1);
+  EXPECT_NE(t.lookup(0x401000, 1), nullptr);
+  t.invalidate_all_non_global();
+  EXPECT_NE(t.lookup(0x401000, 1), nullptr);
+  t.invalidate_page(0x401000, 5);  // INVLPG: global entries for the page in any PCID
+  EXPECT_EQ(t.lookup(0x401000, 1), nullptr);
+}
+
+// SDM §4.10.4.1: MOV to CR3 invalidates the non-global entries of the new PCID only.
+TEST(Tlb, InvalidatePcidKeepsOtherAddressSpaces) {
+  Tlb t("l1d", 64, 4);
+  t.fill(0x401000, 1, page(0x9000), false);
+  t.fill(0x402000, 2, page(0xA000), false);
+  t.invalidate_pcid(1);
+  EXPECT_EQ(t.lookup(0x401000, 1), nullptr);
+  EXPECT_NE(t.lookup(0x402000, 2), nullptr);
+  EXPECT_EQ(t.stats().invalidations, 1u);
+}
+
+// SDM §4.10.4.1: INVLPG of any address inside a large page removes it.
+TEST(Tlb, InvlpgAnywhereInsideALargePageRemovesIt) {
+  Tlb t("l1d", 64, 4);
+  t.fill(0x40000000, 0, page(0x80000000, mmu::PageSize::Size1G), false);
+  t.fill(0x600000, 0, page(0x200000, mmu::PageSize::Size2M), false);
+  ASSERT_NE(t.lookup(0x7fffffff, 0), nullptr);  // the 1 GiB page covers it
+  t.invalidate_page(0x7ff12345, 0);
+  EXPECT_EQ(t.lookup(0x40000000, 0), nullptr);
+  t.invalidate_page(0x7fffff, 0);
+  EXPECT_EQ(t.lookup(0x600000, 0), nullptr);
+}
+
+TEST(Tlb, LargePagesAndSmallPagesCoexist) {
+  Tlb t("l1d", 64, 4);
+  t.fill(0x600000, 0, page(0x200000, mmu::PageSize::Size2M), false);
+  t.fill(0x401000, 0, page(0x9000), false);
+  const mmu::Translation* big = t.lookup(0x7abcde, 0);
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(big->physical(0x7abcde), 0x3abcdeu);
+  EXPECT_NE(t.lookup(0x401000, 0), nullptr);
+}
+
+TEST(Tlb, LruEvictsTheLeastRecentlyUsedWayOfTheSet) {
+  Tlb t("l1d", 8, 2);  // 4 sets of 2 ways; pages 0, 4, 8 map to set 0
+  t.fill(0x0000, 0, page(0x10000), false);
+  t.fill(0x4000, 0, page(0x20000), false);
+  ASSERT_NE(t.lookup(0x0000, 0), nullptr);  // page 0 is now most recently used
+  t.fill(0x8000, 0, page(0x30000), false);  // evicts page 4
+  EXPECT_EQ(t.stats().evictions, 1u);
+  EXPECT_NE(t.lookup(0x0000, 0), nullptr);
+  EXPECT_EQ(t.lookup(0x4000, 0), nullptr);
+  EXPECT_NE(t.lookup(0x8000, 0), nullptr);
+}
+
+TEST(Tlb, RefillOfACachedPageReplacesItInPlace) {
+  Tlb t("l1d", 8, 2);
+  t.fill(0x0000, 0, page(0x10000), false);
+  mmu::Translation dirty = page(0x10000);
+  dirty.dirty = true;
+  t.fill(0x0000, 0, dirty, false);  // a re-walk that set D
+  EXPECT_EQ(t.valid_entries(), 1u);
+  EXPECT_EQ(t.stats().evictions, 0u);
+  ASSERT_NE(t.lookup(0x0000, 0), nullptr);
+  EXPECT_TRUE(t.lookup(0x0000, 0)->dirty);
+}
+
+TEST(Tlb, InvalidateAllRemovesGlobalsToo) {
+  Tlb t("l1d", 64, 4);
+  t.fill(0x401000, 0, page(0x9000), true);
+  t.fill(0x402000, 3, page(0xA000), false);
+  t.invalidate_all();
+  EXPECT_EQ(t.valid_entries(), 0u);
+  EXPECT_EQ(t.lookup(0x401000, 0), nullptr);
+}
+
+}  // namespace
+}  // namespace mmusim::tlb
