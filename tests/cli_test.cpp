@@ -5,11 +5,14 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -173,6 +176,50 @@ TEST_F(Cli, StatsAndLogsAreWritten) {
   int faults = 0;
   while (std::getline(f, line)) ++faults;
   EXPECT_EQ(faults, 3);  // first touch, the child's COW copy, the parent's reuse
+}
+
+// Every example and conformance trace carries its own expectations (physical
+// addresses, error codes, values, fault counts): each must run clean.
+class TraceFile : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TraceFile, RunsWithEveryExpectationMet) {
+  const Result r = mmusim("run --quiet " + GetParam());
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
+std::vector<std::string> trace_files() {
+  std::vector<std::string> files;
+  for (const char* dir : {MMUSIM_EXAMPLES, MMUSIM_TEST_TRACES})
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().extension() == ".trace") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+INSTANTIATE_TEST_SUITE_P(Traces, TraceFile, ::testing::ValuesIn(trace_files()),
+                         [](const auto& info) {
+                           std::string n = fs::path(info.param).stem().string();
+                           for (char& c : n)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+
+std::string total_cycles(const fs::path& stats) {
+  std::ifstream s(stats);
+  const std::string text((std::istreambuf_iterator<char>(s)), {});
+  const auto at = text.find("\"total\": ", text.find("\"cycles\": {"));
+  return at == std::string::npos ? "" : text.substr(at, text.find_first_of(",\n}", at) - at);
+}
+
+// DESIGN.md principle 2: on a single-core trace the quantum keeper and strict
+// per-access synchronisation give the same cycle totals.
+TEST_F(Cli, StrictAndQuantumTimingAgreeOnASingleCoreTrace) {
+  const fs::path a = dir_ / "quantum.json", b = dir_ / "strict.json";
+  ASSERT_EQ(mmusim("run --quiet --stats " + a.string() + " " + example("fork-cow.trace")).status, 0);
+  ASSERT_EQ(mmusim("run --quiet --set core.strict_timing=1 --set core.quantum_cycles=7 --stats " + b.string() + " " +
+                   example("fork-cow.trace")).status, 0);
+  EXPECT_FALSE(total_cycles(a).empty());
+  EXPECT_EQ(total_cycles(a), total_cycles(b));
 }
 
 }  // namespace
