@@ -150,6 +150,25 @@ TEST_F(Cli, ExpectedSegfaultPasses) {
   EXPECT_EQ(r.status, 0) << r.output;
 }
 
+// TRACE_FORMAT.md: --keep-going skips a malformed line with a warning and goes on;
+// the input was still bad, so the exit status says so.
+TEST_F(Cli, KeepGoingSkipsBadLinesButStillFails) {
+  const auto t = write("t.trace", "mode bare\npoke 0x1000 5\nbogus 1\npeek 0x1000 =5\n");
+  const Result stop = mmusim("run --quiet " + t);
+  EXPECT_EQ(stop.status, 2);
+  const Result go = mmusim("run --keep-going " + t);
+  EXPECT_EQ(go.status, 2) << go.output;
+  EXPECT_NE(go.output.find("t.trace:3:1: error: unknown keyword 'bogus'"), std::string::npos) << go.output;
+  EXPECT_NE(go.output.find("1 checked, 0 failed"), std::string::npos) << "the peek after the bad line ran\n" << go.output;
+}
+
+TEST_F(Cli, ExpectationOfTheWrongModeIsAnError) {
+  const auto t = write("t.trace", "mode bare\nr 0x1000 expect=SIGSEGV\n");
+  const Result r = mmusim("run --quiet " + t);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("t.trace:2: error:"), std::string::npos) << r.output;
+}
+
 TEST_F(Cli, UnknownConfigurationKeyIsNamed) {
   const Result r = mmusim("run --set tlb.l1d.entriez=8 " + example("fork-cow.trace"));
   EXPECT_EQ(r.status, 2);

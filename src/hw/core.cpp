@@ -20,7 +20,7 @@ struct EventError : std::runtime_error {
 }  // namespace
 
 Core::Core(sc_core::sc_module_name name, const config::Config& cfg, EventSource& events,
-           mmu::Mmu& mmu, SparseMemory& memory, RunOutputs outputs)
+           mmu::Mmu& mmu, SparseMemory& memory, RunOptions outputs)
     : sc_module(name),
       data_socket("data_socket"),
       cfg_(cfg),
@@ -45,17 +45,30 @@ void Core::run() {
   qk_.reset();
   start_phase("", 1);
   Event ev;
+  auto skip = [&](const std::string& why) {
+    ++stats_.skipped;
+    if (out_.diag) *out_.diag << "mmusim: warning: " << why << " (skipped: --keep-going)\n";
+  };
   try {
-    while (events_.next(ev)) {
+    for (;;) {
+      try {
+        if (!events_.next(ev)) break;
+      } catch (const traces::TraceError& e) {
+        if (!out_.keep_going || !e.recoverable) throw;
+        skip(e.what());
+        continue;
+      }
       ++stats_.events;
       line_ = ev.line;
       try {
         execute(ev);
-      } catch (const traces::TraceError&) {
-        throw;
+      } catch (const std::logic_error&) {
+        throw;  // a bug in the model, never an input problem: stop
       } catch (const std::exception& e) {
         // Kernel refusals, impossible events: one line naming the trace line.
-        throw EventError(fmt::format("{}:{}: error: {}", events_.name(), ev.line, e.what()));
+        std::string what = fmt::format("{}:{}: error: {}", events_.name(), ev.line, e.what());
+        if (!out_.keep_going) throw EventError(what);
+        skip(what);
       }
     }
   } catch (const std::exception& e) {
@@ -195,10 +208,13 @@ void Core::execute_os_event(const Event& ev) {
       cycles = k.thread(ev.pid, ev.pid2);
       known_pids_.insert(ev.pid2);
       break;
-    case Op::Exec:
-      if (ev.pid == pid_) task_gone(ev.pid);
+    case Op::Exec: {
+      const bool running = ev.pid == pid_;
+      if (running) task_gone(ev.pid);
       cycles = k.exec(ev.pid, ev.name);
+      if (running) load_task(ev.pid);  // the task goes on, in its new address space
       break;
+    }
     case Op::Exit:
       cycles = k.exit(ev.pid);
       task_gone(ev.pid);

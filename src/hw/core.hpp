@@ -28,10 +28,11 @@
 
 namespace mmusim::hw {
 
-// Where a run's human and machine outputs go; null streams are off.
-struct RunOutputs {
+// How a run behaves and where its outputs go; null streams are off.
+struct RunOptions {
+  bool keep_going = false;             // skip malformed lines and refused events, with a warning
   std::ostream* out = nullptr;         // `print` lines and signal reports
-  std::ostream* diag = nullptr;        // failed expectations
+  std::ostream* diag = nullptr;        // failed expectations, --keep-going warnings
   std::ostream* access_log = nullptr;  // JSON Lines, one object per access
   std::ostream* fault_log = nullptr;   // JSON Lines, one object per kernel-handled fault
 };
@@ -49,7 +50,7 @@ class Core : public sc_core::sc_module, public kernel::TlbFlusher {
   tlm_utils::simple_initiator_socket<Core> data_socket;
 
   Core(sc_core::sc_module_name name, const config::Config& cfg, EventSource& events, mmu::Mmu& mmu,
-       SparseMemory& memory, RunOutputs outputs);
+       SparseMemory& memory, RunOptions outputs);
   ~Core() override;
 
   // Set when the run stopped on an error (malformed trace, refused event); the
@@ -103,7 +104,7 @@ class Core : public sc_core::sc_module, public kernel::TlbFlusher {
   EventSource& events_;
   mmu::Mmu& mmu_;
   SparseMemory& memory_;
-  RunOutputs out_;
+  RunOptions out_;
   std::unique_ptr<kernel::Kernel> kernel_;
 
   mmu::ControlRegs regs_;

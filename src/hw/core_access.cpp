@@ -70,6 +70,16 @@ void Core::access(const Event& ev) {
   if ((ev.has_value || ev.op == Op::Print) && size > 8)
     throw std::runtime_error("an access with a value is at most 8 bytes");
 
+  // Expectations belong to one mode: a signal needs the kernel; an exception
+  // vector is what bare mode reports (in OS mode the kernel handles it).
+  const bool signal_expect = ev.expect == Expect::Sigsegv || ev.expect == Expect::Sigbus;
+  const bool vector_expect = ev.expect == Expect::PageFault || ev.expect == Expect::GeneralProtection ||
+                             ev.expect == Expect::StackFault;
+  if (bare_ && signal_expect)
+    throw std::runtime_error("expect=SIGSEGV/SIGBUS needs the kernel model (OS mode); bare mode reports #PF/#GP/#SS");
+  if (!bare_ && vector_expect)
+    throw std::runtime_error("expect=#PF/#GP/#SS is for bare mode; in OS mode expect the signal (expect=SIGSEGV)");
+
   std::uint32_t pid = 0;
   if (!bare_) pid = current_pid(ev);
   ++stats_.accesses;

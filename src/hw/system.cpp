@@ -11,7 +11,7 @@ sc_core::sc_time clock_period(const config::Config& cfg) {
 
 void quiet_systemc() { ::setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0); }
 
-System::System(const config::Config& cfg, EventSource& events, RunOutputs outputs)
+System::System(const config::Config& cfg, EventSource& events, RunOptions outputs)
     : cfg_(cfg),
       mem_("phys_mem", store_, clock_period(cfg) * static_cast<double>(cfg.mem.latency_cycles),
            cfg.mem.maxphyaddr),

@@ -17,7 +17,7 @@ namespace mmusim::hw {
 
 class System {
  public:
-  System(const config::Config& cfg, EventSource& events, RunOutputs outputs);
+  System(const config::Config& cfg, EventSource& events, RunOptions outputs);
 
   // Simulates until the events run out (or an error stops the core).
   void run();

@@ -60,6 +60,7 @@ nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::s
   j["context_switches"] = s.context_switches;
   j["cr3_loads"] = s.cr3_loads;
   j["signals"] = s.signals;
+  j["skipped_lines"] = s.skipped;
   j["expectations"] = {{"checked", s.expectations}, {"failed", s.expectations_failed}};
   if (const kernel::Kernel* k = core.kernel()) {
     nlohmann::json procs = nlohmann::json::object();
@@ -119,6 +120,7 @@ void print_summary(std::ostream& out, const hw::System& sys, const std::string& 
                      cfg.cycles_to_ns(s.total_cycles()) / 1000.0, cfg.core.frequency_ghz, parts);
   if (s.expectations)
     out << fmt::format("expectations  {} checked, {} failed\n", s.expectations, s.expectations_failed);
+  if (s.skipped) out << fmt::format("skipped       {} lines (--keep-going)\n", s.skipped);
 
   // The first fault of each kind, with the kernel path that handled it, innermost
   // first as a kernel stack trace reads, and the cost steps that add up to its total.

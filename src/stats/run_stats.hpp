@@ -46,6 +46,7 @@ struct Phase {
 
 struct RunStats {
   u64 events = 0;
+  u64 skipped = 0;                 // lines skipped by --keep-going
   u64 accesses = 0;
   u64 reads = 0, writes = 0, fetches = 0;
   u64 page_splits = 0;             // accesses that crossed a 4 KiB boundary

@@ -49,11 +49,12 @@ int run(const std::string& trace, const po::variables_map& vm, config::Config& c
   auto fault_log = open_output(vm["fault-log"].as<std::string>(), "the fault log");
 
   hw::TraceSource source(trace);  // throws TraceError for a missing or unreadable file
-  hw::RunOutputs outs;
+  hw::RunOptions outs;
   outs.out = &std::cout;
   outs.diag = &std::cerr;
   outs.access_log = access_log.get();
   outs.fault_log = fault_log.get();
+  outs.keep_going = vm.count("keep-going") > 0;
   hw::quiet_systemc();
   hw::System sys(cfg, source, outs);
   sys.run();
@@ -63,6 +64,11 @@ int run(const std::string& trace, const po::variables_map& vm, config::Config& c
   if (stats_file) *stats_file << stats::run_json(sys, cfg, trace).dump(2) << '\n';
   if (core.error()) {
     std::cerr << "mmusim: " << *core.error() << '\n';
+    return kExitBadInput;
+  }
+  if (core.stats().skipped) {
+    // The run went to the end, but its input was not what it should be.
+    std::cerr << fmt::format("mmusim: {} lines were skipped (--keep-going)\n", core.stats().skipped);
     return kExitBadInput;
   }
   if (core.stats().expectations_failed) {
@@ -85,7 +91,8 @@ int main(int argc, char** argv) {
       ("stats", po::value<std::string>()->default_value(""), "write every counter as JSON to FILE")
       ("access-log", po::value<std::string>()->default_value(""), "write one JSON line per access to FILE")
       ("fault-log", po::value<std::string>()->default_value(""), "write one JSON line per page fault to FILE")
-      ("quiet,q", "print only the program's output, no summary");
+      ("quiet,q", "print only the program's output, no summary")
+      ("keep-going", "skip malformed lines and refused events with a warning instead of stopping");
   po::options_description hidden;
   hidden.add_options()("command", po::value<std::string>())("args", po::value<std::vector<std::string>>());
   po::options_description all;
