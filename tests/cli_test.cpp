@@ -118,7 +118,7 @@ TEST_F(Cli, UnknownPidIsRefusedWithItsLine) {
 }
 
 TEST_F(Cli, TruncatedCompressedFileIsAnError) {
-  const auto plain = write("t.trace", std::string("spawn 1 automap\n") + std::string(20000, '#') + "\nr 0x1000\n");
+  const auto plain = write("t.trace", std::string("spawn 1 automap\n") + std::string(20000, '#') + "\nr 0x10000\n");
   ASSERT_EQ(std::system(("gzip -k -f " + plain).c_str()), 0);
   const fs::path gz = plain + ".gz";
   fs::resize_file(gz, fs::file_size(gz) / 2);
@@ -128,7 +128,7 @@ TEST_F(Cli, TruncatedCompressedFileIsAnError) {
 }
 
 TEST_F(Cli, FailedExpectationExitsOneAfterFinishing) {
-  const auto t = write("t.trace", "spawn 1 automap\nw 0x1000 8 =5\nr 0x1000 8 =6\nprint 0x1000 8 \"v\"\n");
+  const auto t = write("t.trace", "spawn 1 automap\nw 0x10000 8 =5\nr 0x10000 8 =6\nprint 0x10000 8 \"v\"\n");
   const Result r = mmusim("run --quiet " + t);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("t.trace:3: expectation failed"), std::string::npos) << r.output;
@@ -202,7 +202,7 @@ TEST_F(Cli, StatsAndLogsAreWritten) {
 class TraceFile : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TraceFile, RunsWithEveryExpectationMet) {
-  const Result r = mmusim("run --quiet " + GetParam());
+  const Result r = mmusim("run --quiet --check " + GetParam());
   EXPECT_EQ(r.status, 0) << r.output;
 }
 

@@ -240,15 +240,26 @@ void Core::execute_os_event(const Event& ev) {
       return;
     }
     case Op::Madvise:
+      cycles = k.madvise(ev.pid, ev.addr, ev.size, ev.advice);
+      break;
     case Op::File:
-      throw EventError(fmt::format("`{}` is not modelled yet (see issue 3)",
-                                   ev.op == Op::Madvise ? "madvise" : "file"));
+      throw EventError("`file` is not modelled yet: file-backed mappings come with the page cache");
     default:
       throw EventError("this event is only valid in bare mode (`mode bare` as the first line)");
   }
   advance(stats::CycleKind::OsEvents, cycles);
-  // A `fork` leaves the parent running; a spawned first process starts running
-  // lazily at the first access.
+  // An exit, exec or kill can end this CPU's task as a side effect (exec and a
+  // fatal signal end the whole thread group): then the CPU runs nothing.
+  if (pid_ != 0 && !k.exists(pid_)) task_gone(pid_);
+  if (out_.check) check_kernel(ev);
+}
+
+void Core::check_kernel(const Event& ev) {
+  if (!kernel_) return;
+  const std::vector<std::string> problems = kernel_->check_invariants();
+  if (!problems.empty())
+    throw std::logic_error(fmt::format("{}:{}: invariant violated after this line: {}", events_.name(), ev.line,
+                                       problems.front()));
 }
 
 // ---- bare mode -----------------------------------------------------------------

@@ -31,6 +31,7 @@ namespace mmusim::hw {
 // How a run behaves and where its outputs go; null streams are off.
 struct RunOptions {
   bool keep_going = false;             // skip malformed lines and refused events, with a warning
+  bool check = false;                  // run the kernel's invariant checker after every OS event and fault
   std::ostream* out = nullptr;         // `print` lines and signal reports
   std::ostream* diag = nullptr;        // failed expectations, --keep-going warnings
   std::ostream* access_log = nullptr;  // JSON Lines, one object per access
@@ -95,6 +96,7 @@ class Core : public sc_core::sc_module, public kernel::TlbFlusher {
   std::uint32_t current_pid(const traces::Event& ev);
   void load_task(std::uint32_t pid);
   void task_gone(std::uint32_t pid);
+  void check_kernel(const traces::Event& ev);
 
   void advance(stats::CycleKind kind, std::uint64_t cycles);
   void start_phase(const std::string& name, std::uint64_t line);

@@ -172,7 +172,7 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
     if (out_.out)
       *out_.out << fmt::format("[line {}] pid {}: {} at {:#x} (non-canonical address): killed by {}\n", ev.line,
                                pid, vector_name(f.vector), ev.addr, f.vector == mmu::Vector::GP ? "SIGSEGV" : "SIGBUS");
-    os().exit(pid);
+    os().kill(pid);
     task_gone(pid);
     return true;
   }
@@ -186,6 +186,7 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
   fk.max_cycles = std::max(fk.max_cycles, record_.total_cycles);
   if (!examples_.count(record_.resolution)) examples_[record_.resolution] = {ev.line, pid, record_};
   log_fault(ev, record_);
+  if (out_.check) check_kernel(ev);
 
   if (is_kill(record_.resolution)) {
     ++stats_.signals;

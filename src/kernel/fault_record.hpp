@@ -20,8 +20,11 @@ enum class Resolution : unsigned char {
   Sigsegv,        // bad_area: no VMA (SEGV_MAPERR) or access_error (SEGV_ACCERR)
   Sigbus,
   Oom,            // no frame could be allocated: the task is killed
+  PageCache,      // do_fault on a shmem (page-cache) mapping: the object's page mapped,
+                  // allocated and zeroed first if missing; read faults also map the
+                  // object's other resident pages around it (do_fault_around)
 };
-inline constexpr unsigned kResolutionCount = 8;
+inline constexpr unsigned kResolutionCount = 9;
 std::string_view to_string(Resolution r);
 
 // si_code values of <asm-generic/siginfo.h>.

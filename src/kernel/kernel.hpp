@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "hw/sparse_memory.hpp"
@@ -73,6 +74,12 @@ class Kernel {
   u64 thread(Pid pid, Pid tid);
   u64 exec(Pid pid, const std::string& name);
   u64 exit(Pid pid);
+  // A fatal signal outside the #PF path (a user #GP or #SS): do_group_exit, so every
+  // thread of the process dies with it, as a SIGSEGV from exc_page_fault does.
+  u64 kill(Pid pid);
+  // madvise DONTNEED drops the range's pages (the next touch faults afresh);
+  // HUGEPAGE / NOHUGEPAGE only mark the VMAs (2 MiB pages are not modelled yet).
+  u64 madvise(Pid pid, std::uint64_t addr, std::uint64_t len, traces::Advice advice);
 
   // The #PF entry point (exc_page_fault): handle a fault that task `pid` took at
   // `cr2` with `error_code`, filling `rec`. A fault that ends in a signal kills the
@@ -82,10 +89,18 @@ class Kernel {
   bool exists(Pid pid) const;               // spawned (or forked/threaded) and not exited
   bool alive(Pid pid) const { return exists(pid); }
   std::uint64_t cr3(Pid pid) const;         // physical address of the task's PML4
-  const Mm& mm_of(Pid pid) const;           // threads of one process share it
+  const Mm& mm_of(Pid pid) const;           // threads of one process share it; valid
+                                            // until its last task exits or execs
   const TaskCounters& counters(Pid pid) const;  // also valid after the task exited
   Pid first_spawned() const;                // 0 if none
   const FrameAllocator& frames() const;
+  std::uint64_t zero_pfn() const;           // the shared zero page's frame
+
+  // Cross-checks every page table against the VMAs and every frame's refcount and
+  // mapcount against the PTEs that map it (DESIGN.md principle 5). Returns one
+  // message per violation; empty when consistent. Walks everything: for tests and
+  // debugging, not per event.
+  std::vector<std::string> check_invariants() const;
 
  private:
   struct Impl;

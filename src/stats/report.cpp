@@ -1,5 +1,6 @@
 #include "stats/report.hpp"
 
+#include <iterator>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -22,8 +23,9 @@ std::string percent(u64 part, u64 whole) {
 // Resolution kinds in the order the summary lists them.
 constexpr kernel::Resolution kSummaryKinds[] = {
     kernel::Resolution::AnonymousPage, kernel::Resolution::ZeroPage, kernel::Resolution::CowCopy,
-    kernel::Resolution::CowReuse,      kernel::Resolution::Spurious, kernel::Resolution::Sigsegv,
-    kernel::Resolution::Sigbus,        kernel::Resolution::Oom};
+    kernel::Resolution::CowReuse,      kernel::Resolution::PageCache, kernel::Resolution::Spurious,
+    kernel::Resolution::Sigsegv,       kernel::Resolution::Sigbus,    kernel::Resolution::Oom};
+static_assert(std::size(kSummaryKinds) == kernel::kResolutionCount, "every fault kind is reported");
 
 }  // namespace
 
@@ -108,7 +110,10 @@ void print_summary(std::ostream& out, const hw::System& sys, const std::string& 
     std::string kinds;
     for (kernel::Resolution r : kSummaryKinds) {
       const FaultKindStats& f = s.faults[static_cast<size_t>(r)];
-      if (f.count || r <= kernel::Resolution::CowReuse || r == kernel::Resolution::Sigsegv)
+      const bool always = r == kernel::Resolution::AnonymousPage || r == kernel::Resolution::ZeroPage ||
+                          r == kernel::Resolution::CowCopy || r == kernel::Resolution::CowReuse ||
+                          r == kernel::Resolution::Sigsegv;
+      if (f.count || always)
         kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kernel::to_string(r), f.count);
     }
     out << fmt::format("faults        {}\n", kinds);

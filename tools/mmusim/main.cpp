@@ -55,6 +55,7 @@ int run(const std::string& trace, const po::variables_map& vm, config::Config& c
   outs.access_log = access_log.get();
   outs.fault_log = fault_log.get();
   outs.keep_going = vm.count("keep-going") > 0;
+  outs.check = vm.count("check") > 0;
   hw::quiet_systemc();
   hw::System sys(cfg, source, outs);
   sys.run();
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
       ("access-log", po::value<std::string>()->default_value(""), "write one JSON line per access to FILE")
       ("fault-log", po::value<std::string>()->default_value(""), "write one JSON line per page fault to FILE")
       ("quiet,q", "print only the program's output, no summary")
-      ("keep-going", "skip malformed lines and refused events with a warning instead of stopping");
+      ("keep-going", "skip malformed lines and refused events with a warning instead of stopping")
+      ("check", "verify refcounts, mapcounts and page tables against the VMAs after every OS event and fault");
   po::options_description hidden;
   hidden.add_options()("command", po::value<std::string>())("args", po::value<std::vector<std::string>>());
   po::options_description all;

@@ -1,0 +1,95 @@
+#include "kernel/fault_record.hpp"
+
+#include "kernel/recorder.hpp"
+
+namespace mmusim::kernel {
+
+std::string_view to_string(Resolution r) {
+  switch (r) {
+    case Resolution::AnonymousPage: return "anonymous_page";
+    case Resolution::ZeroPage: return "zero_page";
+    case Resolution::CowCopy: return "cow_copy";
+    case Resolution::CowReuse: return "cow_reuse";
+    case Resolution::Spurious: return "spurious";
+    case Resolution::Sigsegv: return "sigsegv";
+    case Resolution::Sigbus: return "sigbus";
+    case Resolution::Oom: return "oom";
+    case Resolution::PageCache: return "page_cache";
+  }
+  return "unknown";
+}
+
+std::string_view step_name(Step s) {
+  // Must spell the KernelCostConfig field names: reports and the configuration
+  // key (`kernel.cost.copy_4k`) meet through this string.
+  switch (s) {
+    case Step::exception_entry: return "exception_entry";
+    case Step::exception_exit: return "exception_exit";
+    case Step::vma_lookup: return "vma_lookup";
+    case Step::pgtable_walk: return "pgtable_walk";
+    case Step::pgtable_alloc: return "pgtable_alloc";
+    case Step::frame_alloc: return "frame_alloc";
+    case Step::zero_4k: return "zero_4k";
+    case Step::copy_4k: return "copy_4k";
+    case Step::pte_update: return "pte_update";
+    case Step::rmap_update: return "rmap_update";
+    case Step::tlb_flush_local: return "tlb_flush_local";
+    case Step::fork_per_pte: return "fork_per_pte";
+    case Step::signal_delivery: return "signal_delivery";
+  }
+  return "unknown";
+}
+
+u64 step_cycles(const config::KernelCostConfig& c, Step s) {
+  switch (s) {
+    case Step::exception_entry: return c.exception_entry;
+    case Step::exception_exit: return c.exception_exit;
+    case Step::vma_lookup: return c.vma_lookup;
+    case Step::pgtable_walk: return c.pgtable_walk;
+    case Step::pgtable_alloc: return c.pgtable_alloc;
+    case Step::frame_alloc: return c.frame_alloc;
+    case Step::zero_4k: return c.zero_4k;
+    case Step::copy_4k: return c.copy_4k;
+    case Step::pte_update: return c.pte_update;
+    case Step::rmap_update: return c.rmap_update;
+    case Step::tlb_flush_local: return c.tlb_flush_local;
+    case Step::fork_per_pte: return c.fork_per_pte;
+    case Step::signal_delivery: return c.signal_delivery;
+  }
+  return 0;
+}
+
+void Recorder::charge(Step s, u64 times) {
+  if (times == 0) return;
+  const u64 cycles = step_cycles(cost_, s) * times;
+  total_ += cycles;
+  if (!rec_) return;
+  rec_->total_cycles += cycles;
+  const std::string_view name = step_name(s);
+  if (!rec_->steps.empty() && rec_->steps.back().name == name)
+    rec_->steps.back().cycles += cycles;
+  else
+    rec_->steps.push_back({name, cycles});
+}
+
+KernelFunction::KernelFunction(Recorder& r, std::string_view function)
+    : r_(r), function_(function), start_(r.total_), depth_(r.depth_++) {}
+
+KernelFunction::~KernelFunction() {
+  --r_.depth_;
+  FaultRecord* rec = r_.rec_;
+  if (!rec) return;
+  const KernelFrame frame{function_, r_.total_ - start_};
+  // Our callee completed last and is on the path: we are its caller, so the chain
+  // grows outward. Otherwise the path so far belongs to an earlier sibling call
+  // (or is empty) and this frame is the new innermost one.
+  if (!r_.path_depth_.empty() && r_.path_depth_.back() == depth_ + 1) {
+    rec->path.push_back(frame);
+    r_.path_depth_.push_back(depth_);
+  } else {
+    rec->path.assign(1, frame);
+    r_.path_depth_.assign(1, depth_);
+  }
+}
+
+}  // namespace mmusim::kernel

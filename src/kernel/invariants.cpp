@@ -1,0 +1,148 @@
+// The consistency checker of DESIGN.md principle 5: page tables against VMAs,
+// frames' refcount/mapcount against the PTEs that map them, no frame leaked. It
+// states the invariants the Linux code relies on (e.g. a writable PTE of a
+// private mapping maps an exclusive anonymous page) so tests can assert them
+// after every event.
+#include <fmt/format.h>
+
+#include <set>
+#include <unordered_map>
+
+#include "kernel/internal.hpp"
+
+namespace mmusim::kernel {
+
+namespace {
+
+struct Checker {
+  const KernelState& k;
+  std::vector<std::string> errors;
+  std::unordered_map<u64, u64> mappings;   // pfn → PTEs mapping it
+  std::unordered_map<u64, u64> tables;     // pfn → times seen as a page table
+  std::set<const ShmemObject*> objects;
+
+  template <class... Args>
+  void fail(fmt::format_string<Args...> f, Args&&... args) {
+    errors.push_back(fmt::format(f, std::forward<Args>(args)...));
+  }
+
+  void table(u64 pfn, const Mm& mm) {
+    ++tables[pfn];
+    if (!k.frames.allocated(pfn)) return fail("mm {}: page table {:#x} is a free frame", mm.id(), pfn);
+    if (!k.frames.page(pfn).pagetable) fail("mm {}: page table {:#x} lacks PageTable", mm.id(), pfn);
+  }
+
+  void leaf(const Mm& mm, u64 va, u64 pte, u64& anon, u64& shmem) {
+    const Vma* vma = mm.vma_lookup(va);
+    if (!vma) return fail("mm {}: PTE {:#x} at {:#x} outside every VMA", mm.id(), pte, va);
+    if (!pte_present(pte)) return fail("mm {}: non-present, non-none PTE {:#x} at {:#x}", mm.id(), pte, va);
+    if (pte_protnone(pte) != !vma->is_accessible())
+      fail("mm {}: PTE {:#x} at {:#x}: PROT_NONE disagrees with the VMA", mm.id(), pte, va);
+    if ((pte & bit::P) && pte_exec(pte) != ((vma->vm_flags & VM_EXEC) != 0))
+      fail("mm {}: PTE {:#x} at {:#x}: XD disagrees with VM_EXEC", mm.id(), pte, va);
+    if (pte_write(pte) && !(vma->vm_flags & VM_WRITE))
+      fail("mm {}: PTE {:#x} at {:#x} writable in a VMA without VM_WRITE", mm.id(), pte, va);
+    if ((pte & bit::P) && !(pte & bit::US)) fail("mm {}: user PTE {:#x} at {:#x} lacks US", mm.id(), pte, va);
+    const u64 pfn = pte_pfn(pte);
+    if (pte_special(pte)) {
+      if (pfn != k.zero_pfn) fail("mm {}: special PTE at {:#x} is not the zero page", mm.id(), va);
+      if (pte_write(pte)) fail("mm {}: zero page writable at {:#x}", mm.id(), va);
+      if (vma->is_shared()) fail("mm {}: zero page in a shared mapping at {:#x}", mm.id(), va);
+      return;
+    }
+    ++mappings[pfn];
+    if (!k.frames.allocated(pfn)) return fail("mm {}: {:#x} maps free frame {:#x}", mm.id(), va, pfn);
+    const Page& p = k.frames.page(pfn);
+    if (p.pagetable || p.zero) return fail("mm {}: {:#x} maps kernel frame {:#x}", mm.id(), va, pfn);
+    if (vma->is_shared()) {
+      ++shmem;
+      auto it = vma->shmem->pages.find(vma->pgoff_of(va));
+      if (!p.shmem || it == vma->shmem->pages.end() || it->second != pfn)
+        fail("mm {}: {:#x} maps {:#x}, not its shmem page", mm.id(), va, pfn);
+    } else {
+      ++anon;
+      if (!p.anon) fail("mm {}: private {:#x} maps non-anonymous frame {:#x}", mm.id(), va, pfn);
+      if (pte_write(pte) && !p.anon_exclusive)
+        fail("mm {}: writable PTE at {:#x} maps a non-exclusive page {:#x}", mm.id(), va, pfn);
+      if (!vma->anon_vma) fail("mm {}: anonymous page at {:#x} in a VMA without anon_vma", mm.id(), va);
+    }
+  }
+
+  void mm(const Mm& mm) {
+    table(mm.pgd_pfn(), mm);
+    u64 anon = 0, shmem = 0;
+    for (const auto& [start, v] : mm.vmas())
+      if (v.shmem) objects.insert(v.shmem.get());
+    const hw::SparseMemory& mem = k.mem;
+    for (u64 i = 0; i < 512; ++i) {
+      const u64 e4 = mem.read64((mm.pgd_pfn() << 12) + 8 * i);
+      if (!e4) continue;
+      if (e4 != pfn_pte(pte_pfn(e4), _PAGE_TABLE)) fail("mm {}: PML4E {} = {:#x}", mm.id(), i, e4);
+      table(pte_pfn(e4), mm);
+      for (u64 j = 0; j < 512; ++j) {
+        const u64 e3 = mem.read64((pte_pfn(e4) << 12) + 8 * j);
+        if (!e3) continue;
+        if (e3 != pfn_pte(pte_pfn(e3), _PAGE_TABLE)) fail("mm {}: PDPTE {}/{} = {:#x}", mm.id(), i, j, e3);
+        table(pte_pfn(e3), mm);
+        for (u64 l = 0; l < 512; ++l) {
+          const u64 e2 = mem.read64((pte_pfn(e3) << 12) + 8 * l);
+          if (!e2) continue;
+          if (e2 != pfn_pte(pte_pfn(e2), _PAGE_TABLE)) fail("mm {}: PDE {}/{}/{} = {:#x}", mm.id(), i, j, l, e2);
+          table(pte_pfn(e2), mm);
+          for (u64 n = 0; n < 512; ++n) {
+            const u64 pte = mem.read64((pte_pfn(e2) << 12) + 8 * n);
+            if (pte) leaf(mm, (i << 39) | (j << 30) | (l << 21) | (n << 12), pte, anon, shmem);
+          }
+        }
+      }
+    }
+    if (anon != mm.rss_anon) fail("mm {}: rss_anon {} but {} anonymous PTEs", mm.id(), mm.rss_anon, anon);
+    if (shmem != mm.rss_shmem) fail("mm {}: rss_shmem {} but {} shmem PTEs", mm.id(), mm.rss_shmem, shmem);
+    unsigned users = 0;
+    for (const auto& [pid, t] : k.tasks) users += t.mm == &mm;
+    if (users != mm.users) fail("mm {}: mm_users {} but {} tasks", mm.id(), mm.users, users);
+  }
+
+  void frames() {
+    std::unordered_map<u64, const ShmemObject*> cached;
+    for (const ShmemObject* o : objects)
+      for (const auto& [index, pfn] : o->pages) {
+        if (!cached.emplace(pfn, o).second) fail("frame {:#x} cached by two shmem objects", pfn);
+        if (!k.frames.allocated(pfn) || !k.frames.page(pfn).shmem || k.frames.page(pfn).index != index)
+          fail("shmem object {}: page {} → bad frame {:#x}", o->id, index, pfn);
+      }
+    k.frames.for_each_allocated([&](u64 pfn, const Page& p) {
+      const u64 maps = mappings.count(pfn) ? mappings.at(pfn) : 0;
+      if (p.zero) {
+        if (pfn != k.zero_pfn) fail("frame {:#x}: a second zero page", pfn);
+      } else if (p.pagetable) {
+        const u64 seen = tables.count(pfn) ? tables.at(pfn) : 0;
+        if (seen != 1) fail("page table {:#x} referenced {} times", pfn, seen);
+      } else if (p.anon) {
+        if (p.mapcount != maps) fail("anon frame {:#x}: mapcount {} but {} PTEs", pfn, p.mapcount, maps);
+        if (p.refcount != p.mapcount) fail("anon frame {:#x}: refcount {} mapcount {}", pfn, p.refcount, p.mapcount);
+        if (maps == 0) fail("anon frame {:#x} leaked: no PTE maps it", pfn);
+      } else if (p.shmem) {
+        if (p.mapcount != maps) fail("shmem frame {:#x}: mapcount {} but {} PTEs", pfn, p.mapcount, maps);
+        if (p.refcount != p.mapcount + 1)
+          fail("shmem frame {:#x}: refcount {} mapcount {}", pfn, p.refcount, p.mapcount);
+        if (!cached.count(pfn)) fail("shmem frame {:#x} leaked: in no live object", pfn);
+      } else {
+        fail("frame {:#x} allocated but owned by nothing (refcount {})", pfn, p.refcount);
+      }
+    });
+  }
+};
+
+}  // namespace
+
+std::vector<std::string> check_invariants(const KernelState& k) {
+  Checker c{k, {}, {}, {}, {}};
+  for (const auto& [id, mm] : k.mms) c.mm(*mm);
+  for (const auto& [pid, t] : k.tasks)
+    if (!k.mms.count(t.mm->id())) c.fail("task {}: its mm {} is gone", pid, t.mm->id());
+  c.frames();
+  return c.errors;
+}
+
+}  // namespace mmusim::kernel
