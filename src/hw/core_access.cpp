@@ -209,7 +209,6 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
 
 void Core::check_access_expectations(const Event& ev, const Piece* pieces, unsigned n, std::uint64_t value,
                                      const mmu::Fault* fault) {
-  (void)n;
   const bool killed = !bare_ && fault && pid_ == 0;
   // A fault that ends the access: in bare mode every fault, in OS mode a kill.
   const mmu::Fault* final_fault = bare_ ? fault : (killed ? fault : nullptr);
@@ -244,6 +243,11 @@ void Core::check_access_expectations(const Event& ev, const Piece* pieces, unsig
       else if (final_fault->error_code != ev.expect_value)
         fail(ev, fmt::format("expected #PF:{:#x}, got #PF:{:#x} (cr2 {:#x})", ev.expect_value,
                              final_fault->error_code, final_fault->cr2));
+      else if (final_fault->cr2 != pieces[0].la && !(n == 2 && final_fault->cr2 == pieces[1].la))
+        // SDM §4.7 / §6.15 (#PF): CR2 is the linear address of the first byte of
+        // the access in the faulting page.
+        fail(ev, fmt::format("#PF:{:#x} with cr2 {:#x}; expected cr2 {:#x}{}", ev.expect_value, final_fault->cr2,
+                             pieces[0].la, n == 2 ? fmt::format(" or {:#x}", pieces[1].la) : ""));
       return;
     case Expect::GeneralProtection:
     case Expect::StackFault: {
