@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
 
   config::Config cfg;
   hw::quiet_systemc();
-  hw::System sys(cfg, *source, hw::RunOutputs{});
+  hw::System sys(cfg, *source, hw::RunOptions{});
   const long rss_before = max_rss_kib();
   const auto t0 = std::chrono::steady_clock::now();
   sys.run();
