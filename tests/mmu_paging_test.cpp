@@ -10,101 +10,14 @@
 #include "mmu/reserved.hpp"
 #include "mmu/rights.hpp"
 #include "mmu/walk.hpp"
+#include "mmu_test_support.hpp"
 
 namespace {
 
 using namespace mmusim::mmu;
+using namespace mmu_test;
 
-class MapMemory final : public PagingMemory {
- public:
-  std::map<u64, u64> cells;
-  unsigned loads = 0;
-  unsigned cas_calls = 0;
-  std::vector<u64> load_pas;
 
-  u64 get(u64 pa) const {
-    const auto it = cells.find(pa);
-    return it == cells.end() ? 0 : it->second;
-  }
-  u64 load64(u64 pa) override {
-    ++loads;
-    load_pas.push_back(pa);
-    return get(pa);
-  }
-  bool cmpxchg64(u64 pa, u64 expected, u64 desired) override {
-    ++cas_calls;
-    if (get(pa) != expected) return false;
-    cells[pa] = desired;
-    return true;
-  }
-};
-
-constexpr u64 kPml5 = 0x10000, kPml4 = 0x11000, kPdpt = 0x12000, kPd = 0x13000, kPt = 0x14000;
-constexpr u64 kNonLeaf = bit::P | bit::RW | bit::US;
-constexpr u64 kUserRW = bit::P | bit::RW | bit::US;
-constexpr u64 kLA = 0x0000'1234'5678'9ABCull;
-
-constexpr u64 bits(unsigned hi, unsigned lo) { return ((~0ull) >> (63 - hi)) & ~((1ull << lo) - 1); }
-
-// One table per level; every linear address walks through the same five tables.
-struct Tables {
-  MapMemory mem;
-  ControlRegs cr;
-  explicit Tables(bool la57 = false) {
-    cr.cr4_la57 = la57;
-    cr.cr3 = la57 ? kPml5 : kPml4;
-  }
-  static u64 table(Level l) {
-    switch (l) {
-      case Level::PML5E: return kPml5;
-      case Level::PML4E: return kPml4;
-      case Level::PDPTE: return kPdpt;
-      case Level::PDE: return kPd;
-      case Level::PTE: return kPt;
-    }
-    return 0;
-  }
-  static Level below(Level l) { return static_cast<Level>(static_cast<unsigned>(l) - 1); }
-  static u64 epa(Level l, u64 la) { return entry_address(table(l), la, l); }
-  void put(Level l, u64 la, u64 v) { mem.cells[epa(l, la)] = v; }
-  u64 get(Level l, u64 la) const { return mem.get(epa(l, la)); }
-  void upper(u64 la, Level last, u64 flags) {
-    for (Level l = top_level(cr.cr4_la57);; l = below(l)) {
-      put(l, la, table(below(l)) | flags);
-      if (l == last) break;
-    }
-  }
-  void map4k(u64 la, u64 frame, u64 leaf, u64 up = kNonLeaf) {
-    upper(la, Level::PDE, up);
-    put(Level::PTE, la, frame | leaf);
-  }
-  void map2m(u64 la, u64 frame, u64 leaf, u64 up = kNonLeaf) {
-    upper(la, Level::PDPTE, up);
-    put(Level::PDE, la, frame | bit::PS | leaf);
-  }
-  void map1g(u64 la, u64 frame, u64 leaf, u64 up = kNonLeaf) {
-    upper(la, Level::PML4E, up);
-    put(Level::PDPTE, la, frame | bit::PS | leaf);
-  }
-  // Sets `extra` in the entry used at `l` (after the map* call).
-  void add(Level l, u64 la, u64 extra) { put(l, la, get(l, la) | extra); }
-  WalkResult run(const Access& a) { return walk(mem, a, cr); }
-};
-
-Access make(u64 la, AccessType type, bool user, bool rmw = false) {
-  Access a;
-  a.la = la;
-  a.type = type;
-  a.user_mode = user;
-  a.rmw = rmw;
-  return a;
-}
-Access rd(u64 la, bool user = false) { return make(la, AccessType::Read, user); }
-Access wr(u64 la, bool user = false) { return make(la, AccessType::Write, user); }
-Access fx(u64 la, bool user = false) { return make(la, AccessType::Fetch, user); }
-
-constexpr Level kLevels4[] = {Level::PML4E, Level::PDPTE, Level::PDE, Level::PTE};
-unsigned num(Level l) { return static_cast<unsigned>(l); }
 
 // ---- Canonical check (SDM §4.5, §6.15; x86-paging-semantics.md §1.2) ----
 
