@@ -45,8 +45,10 @@ struct TlbConfig {
 };
 
 // Cost of each step of the modelled kernel fault path, in core cycles. First-cut
-// values that put the totals near §3.2's Skylake column (zero-page read ~1,800,
-// zero-fill ~3,500, COW copy ~5,200, reuse ~2,000); a calibrated profile is issue 7.
+// values; with them the fault totals (page-table allocation aside) are: zero-page
+// read 1,750 (§3.2 Skylake column: ~1,800), zero-fill write 3,100 (~3,500), COW
+// copy 3,650 (~5,200: the copy side is under-costed), COW reuse 1,750 (~2,000).
+// Calibrating each step to the measured medians is issue 7.
 struct KernelCostConfig {
   u64 exception_entry = 250;      // #PF delivery + asm entry (§3.2 [assume])
   u64 exception_exit = 150;       // irqentry_exit + IRET (§3.1: entry+exit ≈ 0.2–0.3 µs)

@@ -37,7 +37,15 @@ Core::~Core() = default;
 
 void Core::advance(stats::CycleKind kind, std::uint64_t cycles) {
   stats_.cycles[static_cast<size_t>(kind)] += cycles;
-  qk_.inc(period_ * static_cast<double>(cycles));
+  pending_cycles_ += cycles;
+}
+
+void Core::commit_time() {
+  // Once per event, not per charge: sc_time arithmetic is the costliest part of a
+  // TLB hit otherwise, and an event is the unit strict mode synchronises on.
+  if (pending_cycles_ == 0) return;
+  qk_.inc(period_ * static_cast<double>(pending_cycles_));
+  pending_cycles_ = 0;
   if (cfg_.core.strict_timing || qk_.need_sync()) qk_.sync();
 }
 
@@ -62,6 +70,7 @@ void Core::run() {
       line_ = ev.line;
       try {
         execute(ev);
+        commit_time();
       } catch (const std::logic_error&) {
         throw;  // a bug in the model, never an input problem: stop
       } catch (const std::exception& e) {
@@ -76,6 +85,7 @@ void Core::run() {
     error_ = e.what();
   }
   close_phase();
+  commit_time();
   qk_.sync();
 }
 

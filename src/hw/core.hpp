@@ -98,7 +98,10 @@ class Core : public sc_core::sc_module, public kernel::TlbFlusher {
   void task_gone(std::uint32_t pid);
   void check_kernel(const traces::Event& ev);
 
+  // Charges cycles to a kind; commit_time() then advances local time by everything
+  // charged since the last commit and synchronises when the quantum is used up.
   void advance(stats::CycleKind kind, std::uint64_t cycles);
+  void commit_time();
   void start_phase(const std::string& name, std::uint64_t line);
   void close_phase();
 
@@ -118,6 +121,7 @@ class Core : public sc_core::sc_module, public kernel::TlbFlusher {
   std::uint64_t line_ = 0;               // line being executed, for kernel callbacks
 
   tlm_utils::tlm_quantumkeeper qk_;
+  std::uint64_t pending_cycles_ = 0;
   sc_core::sc_time period_;
   tlm::tlm_generic_payload tx_;
   stats::RunStats stats_;
