@@ -40,6 +40,21 @@ TEST(Config, UnknownKeyAndBadValueNameTheKey) {
   EXPECT_THROW(set(c, "tlb.l1d.ways"), ConfigError);
 }
 
+TEST(Config, EnumValuesAreSetAndReportedByName) {
+  Config c;
+  set(c, "kernel.cow=eager");
+  set(c, "kernel.thp=always");
+  EXPECT_EQ(c.kernel.cow, CowPolicy::Eager);
+  EXPECT_EQ(c.kernel.thp, ThpPolicy::Always);
+  EXPECT_EQ(to_json(c)["kernel.cow"], "eager");
+  try {
+    set(c, "kernel.cow=sometimes");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("lazy|eager"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Config, ValidateRejectsImpossibleGeometry) {
   Config c;
   EXPECT_NO_THROW(validate(c));
@@ -50,6 +65,9 @@ TEST(Config, ValidateRejectsImpossibleGeometry) {
   EXPECT_THROW(validate(c), ConfigError);
   c = Config{};
   c.mem.latency_cycles = 0;
+  EXPECT_THROW(validate(c), ConfigError);
+  c = Config{};
+  c.kernel.fault_around_pages = 12;
   EXPECT_THROW(validate(c), ConfigError);
 }
 

@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <array>
 #include <charconv>
 #include <fstream>
 #include <limits>
@@ -55,6 +56,25 @@ bool parse_bool(std::string_view key, std::string_view v) {
   throw ConfigError(fmt::format("{}: bad value '{}' (expected true/false, on/off or 1/0)", key, v));
 }
 
+// An enumeration, read and written by the names in `names` (indexed by value).
+template <typename E, size_t N>
+Param bind_enum(std::string key, std::string what, E& field, const std::array<const char*, N>& names) {
+  std::string unit;
+  for (const char* n : names) unit += (unit.empty() ? "" : "|") + std::string(n);
+  Param p{std::move(key), unit, std::move(what), {}, {}};
+  const std::string k = p.key;
+  p.set = [k, unit, names, &field](std::string_view v) {
+    for (size_t i = 0; i < N; ++i)
+      if (v == names[i]) {
+        field = static_cast<E>(i);
+        return;
+      }
+    throw ConfigError(fmt::format("{}: bad value '{}' (expected {})", k, v, unit));
+  };
+  p.get = [names, &field] { return nlohmann::json(names[static_cast<size_t>(field)]); };
+  return p;
+}
+
 template <typename T>
 Param bind(std::string key, std::string unit, std::string what, T& field) {
   Param p{std::move(key), std::move(unit), std::move(what), {}, {}};
@@ -106,6 +126,14 @@ std::vector<Param> params(Config& c) {
       bind("kernel.cost.tlb_flush_local", "cycles", "INVLPG of one page", k.tlb_flush_local),
       bind("kernel.cost.fork_per_pte", "cycles", "fork: copy one present PTE", k.fork_per_pte),
       bind("kernel.cost.signal_delivery", "cycles", "deliver SIGSEGV/SIGBUS", k.signal_delivery),
+      bind("kernel.automap_exec", "bool", "automapped pages are executable", c.kernel.automap_exec),
+      bind("kernel.fault_around_pages", "pages", "pages a file read fault maps around it", c.kernel.fault_around_pages),
+      bind("kernel.file_folio_pages", "pages", "page-cache folio size", c.kernel.file_folio_pages),
+      bind_enum("kernel.thp", "transparent huge pages for anonymous memory", c.kernel.thp,
+                std::array{"never", "madvise", "always"}),
+      bind("kernel.thp_use_zero_page", "bool", "THP read faults map the huge zero page", c.kernel.thp_use_zero_page),
+      bind_enum("kernel.cow", "copy-on-write: at the first write, or at map time", c.kernel.cow,
+                std::array{"lazy", "eager"}),
   };
 }
 
@@ -161,6 +189,12 @@ void validate(const Config& c) {
     throw ConfigError("mem.size: larger than 2^mem.maxphyaddr");
   if (c.mem.latency_cycles == 0) throw ConfigError("mem.latency: must be at least 1 cycle");
   if (c.core.quantum_cycles == 0) throw ConfigError("core.quantum_cycles: must be at least 1");
+  auto power_of_two_pages = [](const char* key, unsigned v) {
+    if (v == 0 || v > 512 || (v & (v - 1)) != 0)
+      throw ConfigError(fmt::format("{}: {} is not a power of two from 1 to 512 pages", key, v));
+  };
+  power_of_two_pages("kernel.fault_around_pages", c.kernel.fault_around_pages);
+  power_of_two_pages("kernel.file_folio_pages", c.kernel.file_folio_pages);
 }
 
 nlohmann::json to_json(Config& cfg) {

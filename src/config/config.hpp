@@ -66,9 +66,27 @@ struct KernelCostConfig {
   u64 signal_delivery = 1000;     // force_sig_fault to a user handler [assume]
 };
 
+// When a private writable mapping of shared pages gets its own copies.
+enum class CowPolicy : unsigned char {
+  Lazy,   // at the first write to each page (Linux, Windows NT)
+  Eager,  // at map time, every page (Windows 98: seeds/004)
+};
+
+// /sys/kernel/mm/transparent_hugepage/enabled.
+enum class ThpPolicy : unsigned char { Never, Madvise, Always };
+
+// Kernel behaviour that Linux makes a setting. Defaults are this machine's Linux
+// 6.18 (linux-fault-path.md §0, §4.2).
 struct KernelConfig {
   KernelCostConfig cost;
   bool automap_exec = true;       // automap maps rwx (TRACE_FORMAT.md, spawn automap)
+  unsigned fault_around_pages = 16;  // fault_around_bytes 65536 / 4 KiB (mm/memory.c default)
+  unsigned file_folio_pages = 1;  // page-cache folio size in pages: 1 = order-0 folios (a file
+                                  // written in 4 KiB chunks, §4.4); larger folios are mapped whole
+  ThpPolicy thp = ThpPolicy::Madvise;  // transparent_hugepage/enabled = madvise (§0)
+  bool thp_use_zero_page = true;  // transparent_hugepage/use_zero_page = 1 (§0): a read fault in a
+                                  // THP region maps the huge zero page
+  CowPolicy cow = CowPolicy::Lazy;
 };
 
 struct Config {
