@@ -60,7 +60,10 @@ bool parse_bool(std::string_view key, std::string_view v) {
 template <typename E, size_t N>
 Param bind_enum(std::string key, std::string what, E& field, const std::array<const char*, N>& names) {
   std::string unit;
-  for (const char* n : names) unit += (unit.empty() ? "" : "|") + std::string(n);
+  for (const char* n : names) {
+    if (!unit.empty()) unit += '|';
+    unit += n;
+  }
   Param p{std::move(key), unit, std::move(what), {}, {}};
   const std::string k = p.key;
   p.set = [k, unit, names, &field](std::string_view v) {
