@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -230,6 +232,26 @@ std::string total_cycles(const fs::path& stats) {
   return at == std::string::npos ? "" : text.substr(at, text.find_first_of(",\n}", at) - at);
 }
 
+// Phases (`mark`) report every counter per process: the shmem read phase of the
+// fault-count trace took 2 faults in pid 2 (fault-around, 16 pages a fault) and
+// none in pid 1.
+TEST_F(Cli, StatsReportEveryCounterPerPhaseAndProcess) {
+  const fs::path stats = dir_ / "s.json";
+  ASSERT_EQ(mmusim("run --quiet --stats " + stats.string() + " " + MMUSIM_TEST_TRACES + "/linux-fault-counts.trace")
+                .status, 0);
+  std::ifstream in(stats);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  const nlohmann::json* phase = nullptr;
+  for (const auto& p : j["phases"])
+    if (p["name"].get<std::string>().rfind("the child reads shared memory", 0) == 0) phase = &p;
+  ASSERT_NE(phase, nullptr);
+  EXPECT_EQ((*phase)["accesses"], 32);
+  EXPECT_EQ((*phase)["processes"]["2"]["minflt"], 2);
+  EXPECT_EQ((*phase)["processes"]["2"]["faults"]["page_cache"], 2);
+  EXPECT_EQ((*phase)["processes"]["1"]["minflt"], 0);
+  EXPECT_GT((*phase)["cycles"]["kernel"].get<std::uint64_t>(), 0u);
+}
+
 // DESIGN.md principle 2: on a single-core trace the quantum keeper and strict
 // per-access synchronisation give the same cycle totals.
 TEST_F(Cli, StrictAndQuantumTimingAgreeOnASingleCoreTrace) {
@@ -239,6 +261,45 @@ TEST_F(Cli, StrictAndQuantumTimingAgreeOnASingleCoreTrace) {
                    example("fork-cow.trace")).status, 0);
   EXPECT_FALSE(total_cycles(a).empty());
   EXPECT_EQ(total_cycles(a), total_cycles(b));
+}
+
+// kernel.cow=eager (Windows 98, seeds/004) against lazy copy-on-write on the DLL
+// example: eager takes no fault in the image views (their pages are copied at
+// mmap, charged to the mmap) but holds a private copy of all 6 pages in each of
+// the 3 instances, 18 frames where lazy copies 3 (.data page 0 of instance 2 and
+// the two fixed-up .text pages of instance 3). The `expect` lines carry the lazy
+// counts, so the eager run replays the trace without them; every `=VALUE` check
+// still holds.
+TEST_F(Cli, EagerCopyOnWriteTradesFaultsForFrames) {
+  std::ifstream in(example("dll-sharing.trace"));
+  std::string text, line;
+  while (std::getline(in, line))
+    if (line.rfind("expect ", 0) != 0) text += line + "\n";
+  const std::string trace = write("dll.trace", text);
+  auto run = [&](const std::string& name, const std::string& set) {
+    const fs::path stats = dir_ / (name + ".json");
+    const Result r = mmusim("run --quiet --check " + set + " --stats " + stats.string() + " " + trace);
+    EXPECT_EQ(r.status, 0) << r.output;
+    std::ifstream s(stats);
+    return nlohmann::json::parse(s);
+  };
+  const nlohmann::json lazy = run("lazy", ""), eager = run("eager", "--set kernel.cow=eager");
+  for (const char* pid : {"2", "3", "4"}) EXPECT_EQ(eager["processes"][pid]["minflt"], 0) << "pid " << pid;
+  EXPECT_EQ(lazy["processes"]["2"]["minflt"], 2);
+  EXPECT_EQ(lazy["processes"]["3"]["minflt"], 3);
+  EXPECT_EQ(lazy["processes"]["4"]["minflt"], 4);
+  EXPECT_EQ(lazy["faults"]["cow_copy"]["count"], 3);
+  EXPECT_EQ(eager["faults"]["cow_copy"]["count"], 0);
+  const auto peak = [](const nlohmann::json& j) { return j["kernel"]["peak_frames_in_use"].get<long>(); };
+  EXPECT_EQ(peak(eager) - peak(lazy), 18 - 3);
+  // At the end every process has exited: the zero page and the DLL's 6 page-cache frames.
+  for (const nlohmann::json* j : {&lazy, &eager}) {
+    EXPECT_EQ((*j)["kernel"]["frames_in_use"], 7);
+    EXPECT_EQ((*j)["kernel"]["page_cache_frames"], 6);
+  }
+  EXPECT_GT(eager["cycles"]["os_events"].get<long>(), lazy["cycles"]["os_events"].get<long>())
+      << "the copies are charged to the mmaps";
+  EXPECT_LT(eager["cycles"]["kernel"].get<long>(), lazy["cycles"]["kernel"].get<long>()) << "fewer faults";
 }
 
 }  // namespace

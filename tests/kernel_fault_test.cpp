@@ -346,7 +346,8 @@ TEST_F(FaultTest, SharedAnonymousReadAllocatesWritableCleanPage) {
   EXPECT_NE(pte_pfn(e), kernel->zero_pfn());
   EXPECT_TRUE(e & b::RW);
   EXPECT_FALSE(e & b::D);
-  EXPECT_TRUE(page(pte_pfn(e)).shmem);
+  EXPECT_TRUE(page(pte_pfn(e)).pagecache);
+  EXPECT_TRUE(page(pte_pfn(e)).swapbacked);
   EXPECT_EQ(page(pte_pfn(e)).refcount, 2u) << "page cache + mapping";
   ASSERT_TRUE(cpu(1).write64(kBase, 9));
   EXPECT_TRUE(cpu(1).faults().empty()) << "no write-notify fault on shmem";

@@ -58,12 +58,13 @@ class FakeTlb : public TlbFlusher {
 };
 
 // One logical CPU running one task. Its TLB caches a successful walk's combined
-// rights; a #PF invalidates the faulting page's entry (SDM §4.10.4.1), which is
-// what lets the kernel skip flushes on permission upgrades.
+// rights, per 4 KiB page or per 2 MiB page for a PDE leaf (PS=1); a #PF
+// invalidates the faulting address's entries (SDM §4.10.4.1), which is what lets
+// the kernel skip flushes on permission upgrades.
 class SoftCpu {
  public:
   struct TlbEntry {
-    u64 pfn;
+    u64 pfn;  // of the 4 KiB page, or the first of a 2 MiB page
     bool rw, us, xd, dirty;
   };
 
@@ -80,8 +81,8 @@ class SoftCpu {
   // Faults taken by the last access, in order.
   const std::vector<FaultRecord>& faults() const { return faults_; }
   bool livelocked() const { return livelocked_; }
-  std::size_t tlb_size() const { return entries_.size(); }
-  bool cached(u64 va) const { return entries_.count(va >> 12) != 0; }
+  std::size_t tlb_size() const { return entries_.size() + huge_entries_.size(); }
+  bool cached(u64 va) const { return entries_.count(va >> 12) != 0 || huge_entries_.count(va >> 21) != 0; }
 
   // The physical address of `va`, handling faults like an OS-mode core: each #PF
   // goes to the kernel and the access is retried, until it succeeds, the task is
@@ -93,7 +94,7 @@ class SoftCpu {
       if (!k_.alive(pid_)) return std::nullopt;
       u32 err = 0;
       if (auto pa = translate(va, type, err)) return pa;
-      entries_.erase(va >> 12);  // #PF invalidates the faulting page's translations
+      flush_page(va);  // #PF invalidates the faulting address's translations
       FaultRecord rec;
       k_.exc_page_fault(pid_, va, err, rec);
       faults_.push_back(rec);
@@ -116,8 +117,15 @@ class SoftCpu {
   }
   bool fetch(u64 va) { return access(va, AccessType::Fetch).has_value(); }
 
-  void flush_page(u64 va) { entries_.erase(va >> 12); }
-  void flush_all() { entries_.clear(); }
+  // INVLPG: whatever page size maps va.
+  void flush_page(u64 va) {
+    entries_.erase(va >> 12);
+    huge_entries_.erase(va >> 21);
+  }
+  void flush_all() {
+    entries_.clear();
+    huge_entries_.clear();
+  }
 
  private:
   // The page walk: P, then the combined U/S, R/W and XD of all four levels; A set
@@ -125,18 +133,27 @@ class SoftCpu {
   std::optional<u64> translate(u64 va, AccessType type, u32& err) {
     const bool write = type == AccessType::Write, fetch = type == AccessType::Fetch;
     err = pf::U | (write ? pf::W : 0) | (fetch ? pf::ID : 0);
+    const TlbEntry* hit = nullptr;
+    u64 hit_pa = 0;
     if (auto it = entries_.find(va >> 12); it != entries_.end()) {
-      const TlbEntry& e = it->second;
-      if (!allowed(e, write, fetch)) {
+      hit = &it->second;
+      hit_pa = (hit->pfn << 12) | (va & 0xFFF);
+    } else if (auto h = huge_entries_.find(va >> 21); h != huge_entries_.end()) {
+      hit = &h->second;
+      hit_pa = (hit->pfn << 12) | (va & 0x1FFFFF);
+    }
+    if (hit) {
+      if (!allowed(*hit, write, fetch)) {
         err |= pf::P;  // a TLB hit that forbids the access faults as a protection violation
         return std::nullopt;
       }
-      if (!write || e.dirty) return (e.pfn << 12) | (va & 0xFFF);
+      if (!write || hit->dirty) return hit_pa;
       // A write through a clean entry re-walks to set D.
     }
     u64 table = k_.cr3(pid_) >> 12;
     std::vector<u64> entry_pas;
     TlbEntry e{0, true, true, false, false};
+    bool huge = false;
     for (int level = 4; level >= 1; --level) {
       const u64 pa = kernel::table_entry_pa(table, va, static_cast<mmu::Level>(level));
       const u64 ent = mem_.read64(pa);
@@ -146,6 +163,13 @@ class SoftCpu {
       e.xd = e.xd || (ent & mmu::bit::XD);
       entry_pas.push_back(pa);
       table = kernel::pte_pfn(ent);
+      // A PDE with PS maps a 2 MiB page (SDM §4.5): the walk ends there; bits 20:12
+      // of the entry are its PAT bit and reserved zeros, not address bits.
+      if (level == 2 && (ent & mmu::bit::PS)) {
+        huge = true;
+        table &= ~0x1FFull;
+        break;
+      }
     }
     e.pfn = table;
     if (!allowed(e, write, fetch)) {
@@ -155,6 +179,10 @@ class SoftCpu {
     for (u64 pa : entry_pas) mem_.write64(pa, mem_.read64(pa) | mmu::bit::A);
     if (write) mem_.write64(entry_pas.back(), mem_.read64(entry_pas.back()) | mmu::bit::D);
     e.dirty = write || (mem_.read64(entry_pas.back()) & mmu::bit::D);
+    if (huge) {
+      huge_entries_[va >> 21] = e;
+      return (e.pfn << 12) | (va & 0x1FFFFF);
+    }
     entries_[va >> 12] = e;
     return (e.pfn << 12) | (va & 0xFFF);
   }
@@ -172,7 +200,8 @@ class SoftCpu {
   FakeTlb& tlb_;
   Pid pid_;
   u64 mm_id_ = 0;
-  std::map<u64, TlbEntry> entries_;
+  std::map<u64, TlbEntry> entries_;        // by 4 KiB page number
+  std::map<u64, TlbEntry> huge_entries_;   // by 2 MiB page number
   std::vector<FaultRecord> faults_;
   bool livelocked_ = false;
 };

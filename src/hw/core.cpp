@@ -253,7 +253,8 @@ void Core::execute_os_event(const Event& ev) {
       cycles = k.madvise(ev.pid, ev.addr, ev.size, ev.advice);
       break;
     case Op::File:
-      throw EventError("`file` is not modelled yet: file-backed mappings come with the page cache");
+      cycles = k.file(ev.file, ev.size, ev.fs_tmpfs);
+      break;
     default:
       throw EventError("this event is only valid in bare mode (`mode bare` as the first line)");
   }
@@ -392,8 +393,7 @@ void Core::start_phase(const std::string& name, std::uint64_t line) {
   stats::Phase p;
   p.name = name;
   p.start_line = line;
-  p.start_cycles = stats_.total_cycles();
-  p.accesses = stats_.accesses;
+  p.start = stats_.phase_counters();
   stats_.phases.push_back(std::move(p));
   // `expect PID minflt=N` and the phase report count from this snapshot; a task
   // born later starts from zero.
@@ -405,12 +405,17 @@ void Core::start_phase(const std::string& name, std::uint64_t line) {
 void Core::close_phase() {
   if (stats_.phases.empty()) return;
   stats::Phase& p = stats_.phases.back();
-  p.end_cycles = stats_.total_cycles();
-  p.accesses = stats_.accesses - p.accesses;
+  const stats::PhaseCounters now = stats_.phase_counters();
+  p.counters.accesses = now.accesses - p.start.accesses;
+  p.counters.translations = now.translations - p.start.translations;
+  p.counters.tlb_hits = now.tlb_hits - p.start.tlb_hits;
+  p.counters.page_faults = now.page_faults - p.start.page_faults;
+  for (size_t i = 0; i < now.cycles.size(); ++i) p.counters.cycles[i] = now.cycles[i] - p.start.cycles[i];
   if (!kernel_) return;
   for (std::uint32_t pid : known_pids_) {
     const auto it = mark_counters_.find(pid);
-    p.minflt[pid] = kernel_->counters(pid).minflt - (it == mark_counters_.end() ? 0 : it->second.minflt);
+    p.tasks[pid] = stats::subtract(kernel_->counters(pid),
+                                   it == mark_counters_.end() ? kernel::TaskCounters{} : it->second);
   }
 }
 

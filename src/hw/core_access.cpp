@@ -323,6 +323,7 @@ void Core::log_fault(const Event& ev, const kernel::FaultRecord& rec) {
   j["access"] = op_name(ev.op);
   j["error_code"] = fmt::format("{:#x}", rec.error_code);
   j["resolution"] = kernel::to_string(rec.resolution);
+  if (rec.huge) j["huge"] = true;  // resolved at PMD level (a THP or the huge zero page)
   if (rec.si_code) j["si_code"] = rec.si_code;
   j["cycles"] = rec.total_cycles;
   j["ns"] = cfg_.cycles_to_ns(rec.total_cycles);

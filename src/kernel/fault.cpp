@@ -1,46 +1,20 @@
 // The page-fault path, after arch/x86/mm/fault.c (exc_page_fault,
 // do_user_addr_fault, access_error) and mm/memory.c (handle_mm_fault down to
-// do_anonymous_page, do_fault and do_wp_page). Function names are Linux's; each
-// one that can be on the resolving chain is a KernelFunction frame.
+// do_anonymous_page and do_wp_page; do_fault, for file and shmem mappings, is in
+// do_fault.cpp). Function names are Linux's; each one that can be on the
+// resolving chain is a KernelFunction frame.
 #include <algorithm>
 
+#include "kernel/huge_memory.hpp"
 #include "kernel/internal.hpp"
 #include "mmu/types.hpp"
 
 namespace mmusim::kernel {
 
-namespace {
-
-namespace pf = mmu::pf;
-constexpr int SEGV_PKUERR = 4;
-constexpr u64 kFaultAroundPages = 16;  // fault_around_bytes = 64 KiB
-
-// struct vm_fault (include/linux/mm.h).
-struct VmFault {
-  KernelState& k;
-  Mm& mm;
-  Vma& vma;
-  u64 address;        // page aligned
-  u64 pgoff;
-  u32 flags;
-  u64 pmd_pa = 0;
-  u64 orig_pte = 0;
-  Resolution& res;
-
-  bool write() const { return flags & FAULT_FLAG_WRITE; }
-};
-
 // set_pte_at + update_mmu_cache (a no-op on x86).
 void set_pte_at(KernelState& k, u64 pte_pa, u64 pte, Recorder& r) {
   k.mem.write64(pte_pa, pte);
   charge(r, Step::pte_update);
-}
-
-// vm_normal_page: the frame behind a PTE, or nothing for special mappings (the
-// zero page).
-std::optional<u64> vm_normal_page(u64 pte) {
-  if (pte_special(pte)) return std::nullopt;
-  return pte_pfn(pte);
 }
 
 // vmf_anon_prepare / __anon_vma_prepare: the VMA gets its anon_vma with its first
@@ -68,6 +42,18 @@ std::optional<u64> folio_prealloc(KernelState& k, Recorder& r) {
 // The PTE of vmf.address, allocating its table if needed; nothing if out of frames.
 std::optional<u64> vmf_pte_alloc(VmFault& vmf, Recorder& r) {
   return pte_alloc(vmf.k, vmf.mm, vmf.pmd_pa, vmf.address, r);
+}
+
+namespace {
+
+namespace pf = mmu::pf;
+constexpr int SEGV_PKUERR = 4;
+
+// vm_normal_page: the frame behind a PTE, or nothing for special mappings (the
+// zero page).
+std::optional<u64> vm_normal_page(u64 pte) {
+  if (pte_special(pte)) return std::nullopt;
+  return pte_pfn(pte);
 }
 
 // ---------------------------------------------------------------- anonymous
@@ -105,113 +91,6 @@ vm_fault_t do_anonymous_page(VmFault& vmf, Recorder& r) {
   return 0;
 }
 
-// ---------------------------------------------------------------- shmem (do_fault)
-
-// set_pte_range for one page-cache page: maps it with vm_page_prot, dirty and
-// writable (if the VMA is) on a write fault, and adds the file rmap.
-void set_pte_range(VmFault& vmf, u64 pte_pa, u64 pfn, bool write, Recorder& r) {
-  KernelState& k = vmf.k;
-  u64 entry = pfn_pte(pfn, vm_get_page_prot(vmf.vma.vm_flags));
-  if (write) entry = maybe_mkwrite(pte_mkdirty(entry), vmf.vma.vm_flags);
-  Page& p = k.frames.page(pfn);
-  ++p.refcount;  // the mapping's reference
-  ++p.mapcount;  // folio_add_file_rmap_pte
-  charge(r, Step::rmap_update);
-  ++vmf.mm.rss_shmem;
-  set_pte_at(k, pte_pa, entry, r);
-}
-
-// filemap_map_pages over [start_pgoff, end_pgoff]: maps the object's resident
-// pages whose PTEs are none. Pages that do not exist are left for a later fault;
-// fault-around never allocates.
-bool filemap_map_pages(VmFault& vmf, u64 pmd_pa, u64 start_pgoff, u64 end_pgoff, Recorder& r) {
-  KernelFunction f(r, "filemap_map_pages");
-  KernelState& k = vmf.k;
-  const ShmemObject& obj = *vmf.vma.shmem;
-  const u64 pt_pfn = pte_pfn(k.mem.read64(pmd_pa));
-  bool mapped_target = false;
-  for (auto it = obj.pages.lower_bound(start_pgoff); it != obj.pages.end() && it->first <= end_pgoff; ++it) {
-    const u64 addr = vmf.vma.vm_start + ((it->first - vmf.vma.vm_pgoff) << kPageShift);
-    const u64 pte_pa = table_entry_pa(pt_pfn, addr, mmu::Level::PTE);
-    if (!pte_none(k.mem.read64(pte_pa))) continue;
-    set_pte_range(vmf, pte_pa, it->second, false, r);
-    if (addr == vmf.address) mapped_target = true;
-  }
-  return mapped_target;
-}
-
-// do_fault_around: the 16-page window around the fault, aligned down to 16 pages
-// and clamped to the VMA and to the PTE table.
-vm_fault_t do_fault_around(VmFault& vmf, Recorder& r) {
-  KernelFunction f(r, "do_fault_around");
-  const u64 pte_off = (vmf.address >> kPageShift) & (mmu::kEntriesPerTable - 1);
-  const u64 vma_off = vmf.pgoff - vmf.vma.vm_pgoff;
-  const u64 from_pte = std::max(pte_off & ~(kFaultAroundPages - 1), pte_off - std::min(pte_off, vma_off));
-  const u64 to_pte =
-      std::min({from_pte + kFaultAroundPages, u64{mmu::kEntriesPerTable}, pte_off + vmf.vma.pages() - vma_off}) - 1;
-  if (!vmf_pte_alloc(vmf, r)) return VM_FAULT_OOM;
-  if (filemap_map_pages(vmf, vmf.pmd_pa, vmf.pgoff + from_pte - pte_off, vmf.pgoff + to_pte - pte_off, r)) {
-    vmf.res = Resolution::PageCache;
-    return VM_FAULT_NOPAGE;
-  }
-  return 0;
-}
-
-// __do_fault → shmem_fault → shmem_get_folio_gfp(SGP_CACHE): the object's page at
-// pgoff, allocated and cleared if it is a hole (shmem allocates even for reads:
-// it has no zero-page mapping). The page cache holds one reference.
-std::optional<u64> do_shmem_fault(VmFault& vmf, Recorder& r) {
-  KernelFunction f(r, "__do_fault");
-  KernelFunction g(r, "shmem_fault");
-  KernelState& k = vmf.k;
-  ShmemObject& obj = *vmf.vma.shmem;
-  if (auto it = obj.pages.find(vmf.pgoff); it != obj.pages.end()) return it->second;
-  auto pfn = folio_prealloc(k, r);
-  if (!pfn) return std::nullopt;
-  k.mem.zero_frame(*pfn);
-  charge(r, Step::zero_4k);
-  Page& p = k.frames.page(*pfn);
-  p.shmem = true;
-  p.index = vmf.pgoff;
-  obj.pages.emplace(vmf.pgoff, *pfn);
-  return pfn;
-}
-
-// finish_fault: install the page __do_fault found.
-vm_fault_t finish_fault(VmFault& vmf, u64 pfn, Recorder& r) {
-  auto pte_pa = vmf_pte_alloc(vmf, r);
-  if (!pte_pa) return VM_FAULT_OOM;
-  set_pte_range(vmf, *pte_pa, pfn, vmf.write(), r);
-  vmf.res = Resolution::PageCache;
-  return 0;
-}
-
-vm_fault_t do_read_fault(VmFault& vmf, Recorder& r) {
-  KernelFunction f(r, "do_read_fault");
-  // should_fault_around: shmem has ->map_pages and fault_around_pages > 1.
-  if (vm_fault_t ret = do_fault_around(vmf, r)) return ret;
-  auto pfn = do_shmem_fault(vmf, r);
-  if (!pfn) return VM_FAULT_OOM;
-  return finish_fault(vmf, *pfn, r);
-}
-
-// do_shared_fault: shmem has no ->page_mkwrite, so nothing to notify.
-vm_fault_t do_shared_fault(VmFault& vmf, Recorder& r) {
-  KernelFunction f(r, "do_shared_fault");
-  auto pfn = do_shmem_fault(vmf, r);
-  if (!pfn) return VM_FAULT_OOM;
-  return finish_fault(vmf, *pfn, r);
-}
-
-vm_fault_t do_fault(VmFault& vmf, Recorder& r) {
-  KernelFunction f(r, "do_fault");
-  if (!vmf.write()) return do_read_fault(vmf, r);
-  // do_cow_fault would serve a private mapping of a file; only shared anonymous
-  // memory has a backing object here, so a private one cannot reach this.
-  if (!(vmf.vma.vm_flags & VM_SHARED)) return VM_FAULT_SIGBUS;
-  return do_shared_fault(vmf, r);
-}
-
 vm_fault_t do_pte_missing(VmFault& vmf, Recorder& r) {
   KernelFunction f(r, "do_pte_missing");
   return vmf.vma.is_anonymous() ? do_anonymous_page(vmf, r) : do_fault(vmf, r);
@@ -227,6 +106,17 @@ vm_fault_t wp_page_reuse(VmFault& vmf, u64 pte_pa, Recorder& r) {
   set_pte_at(vmf.k, pte_pa, entry, r);  // ptep_set_access_flags
   vmf.res = Resolution::CowReuse;
   return 0;
+}
+
+// wp_page_shared: ->page_mkwrite tells the filesystem of the write (ext4 reserves
+// blocks; shmem has no ->page_mkwrite), finish_mkwrite_fault reuses the page, and
+// fault_dirty_shared_page marks the folio dirty. The filesystem's own work has no
+// cost step: the fault is charged like a reuse.
+vm_fault_t wp_page_shared(VmFault& vmf, u64 pte_pa, u64 pfn, Recorder& r) {
+  KernelFunction f(r, "wp_page_shared");
+  const vm_fault_t ret = wp_page_reuse(vmf, pte_pa, r);
+  vmf.k.frames.page(pfn).dirty = true;
+  return ret;
 }
 
 // wp_page_copy: a private copy for the writer (or a zeroed page instead of the
@@ -263,31 +153,39 @@ vm_fault_t wp_page_copy(VmFault& vmf, u64 pte_pa, Recorder& r) {
     // folio_remove_rmap_pte, then folio_put: the old page is freed if the other
     // side had already copied away or exited.
     Page& p = k.frames.page(*old);
-    --p.mapcount;
+    folio_remove_rmap_pte(k, vmf.mm, *old);
     charge(r, Step::rmap_update);
-    if (p.anon) --vmf.mm.rss_anon; else --vmf.mm.rss_shmem;
+    --mm_counter(vmf.mm, p);  // a page-cache page of a private file mapping, or anon
     k.frames.put(*old);
   }
   vmf.res = Resolution::CowCopy;
   return 0;
 }
 
-// wp_can_reuse_anon_folio for a small folio: reuse iff this PTE holds the only
-// reference (refcount == 1; the LRU-batch reference is drained first in Linux).
-bool wp_can_reuse_anon_folio(const Page& p) { return p.refcount == 1; }
+// wp_can_reuse_anon_folio: for a small folio, reuse iff this PTE holds the only
+// reference (refcount == 1; the LRU-batch reference is drained first in Linux);
+// a page of a THP split into PTEs asks __wp_can_reuse_large_anon_folio.
+bool wp_can_reuse_anon_folio(const KernelState& k, u64 pfn) {
+  if (k.frames.folio_test_large(pfn)) return wp_can_reuse_large_anon_folio(k, pfn);
+  return k.frames.page(pfn).refcount == 1;
+}
 
 vm_fault_t do_wp_page(VmFault& vmf, u64 pte_pa, Recorder& r) {
   KernelFunction f(r, "do_wp_page");
   const std::optional<u64> page = vm_normal_page(vmf.orig_pte);
   if (vmf.vma.vm_flags & (VM_SHARED | VM_MAYSHARE)) {
-    // wp_page_shared / wp_pfn_shared: a shared mapping never copies. shmem has no
-    // page_mkwrite, so this is finish_mkwrite_fault → wp_page_reuse.
-    KernelFunction g(r, page ? "wp_page_shared" : "wp_pfn_shared");
-    return wp_page_reuse(vmf, pte_pa, r);
+    // A shared mapping never copies: write-notify on a clean file page (ext4), or
+    // a page mprotect left read-only. Only the zero page has no struct page, and
+    // it is never mapped shared.
+    if (!page) {
+      KernelFunction g(r, "wp_pfn_shared");
+      return wp_page_reuse(vmf, pte_pa, r);
+    }
+    return wp_page_shared(vmf, pte_pa, *page, r);
   }
   if (page) {
     Page& p = vmf.k.frames.page(*page);
-    if (p.anon && (p.anon_exclusive || wp_can_reuse_anon_folio(p))) {
+    if (p.anon && (p.anon_exclusive || wp_can_reuse_anon_folio(vmf.k, *page))) {
       p.anon_exclusive = true;  // SetPageAnonExclusive (folio_move_anon_rmap)
       return wp_page_reuse(vmf, pte_pa, r);
     }
@@ -312,7 +210,7 @@ vm_fault_t handle_pte_fault(VmFault& vmf, Recorder& r) {
   if (pte_protnone(vmf.orig_pte) && vmf.vma.is_accessible()) {
     // do_numa_page: only NUMA hinting leaves PROTNONE in an accessible VMA, and it
     // is not modelled; restore the VMA's protection as its end result would.
-    set_pte_at(k, *pte_pa, pte_modify(vmf.orig_pte, vm_get_page_prot(vmf.vma.vm_flags)), r);
+    set_pte_at(k, *pte_pa, pte_modify(vmf.orig_pte, vma_page_prot(vmf.vma)), r);
     vmf.res = Resolution::Spurious;
     return 0;
   }
@@ -335,12 +233,14 @@ vm_fault_t __handle_mm_fault(KernelState& k, Task& task, Vma& vma, u64 address, 
   Mm& mm = *task.mm;
   const u64 addr = address & ~(kPageSize - 1);
   // p4d_alloc is folded (4-level); pud and pmd tables are allocated here, the PTE
-  // table later by whoever installs the PTE. No THP: `huge` is accepted, ignored.
+  // table later by whoever installs the PTE.
   auto pud = pud_alloc(k, mm, pgd_offset(mm, addr), addr, r);
   if (!pud) return VM_FAULT_OOM;
   auto pmd = pmd_alloc(k, mm, *pud, addr, r);
   if (!pmd) return VM_FAULT_OOM;
   VmFault vmf{k, mm, vma, addr, vma.pgoff_of(addr), flags, *pmd, 0, res};
+  // The PMD level (mm/huge_memory.c): a THP created, reused or split, or fallback.
+  if (const vm_fault_t ret = huge_pmd_fault(vmf, r); !(ret & VM_FAULT_FALLBACK)) return ret;
   return handle_pte_fault(vmf, r);
 }
 

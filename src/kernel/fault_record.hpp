@@ -14,15 +14,17 @@ using u64 = std::uint64_t;
 enum class Resolution : unsigned char {
   AnonymousPage,  // do_anonymous_page, write fault: a new zeroed frame
   ZeroPage,       // do_anonymous_page, read fault: the shared zero page, read-only
-  CowCopy,        // do_wp_page → wp_page_copy (also zero page → private page)
-  CowReuse,       // do_wp_page → wp_page_reuse: the only user keeps its page
+  CowCopy,        // do_wp_page → wp_page_copy (also zero page → private page), or
+                  // do_cow_fault: a private copy of a file page at its first touch
+  CowReuse,       // do_wp_page → wp_page_reuse: the only user keeps its page; also
+                  // wp_page_shared, the write-notify fault of a shared file page
   Spurious,       // the PTE already allowed the access (stale TLB): nothing to do
   Sigsegv,        // bad_area: no VMA (SEGV_MAPERR) or access_error (SEGV_ACCERR)
   Sigbus,
   Oom,            // no frame could be allocated: the task is killed
-  PageCache,      // do_fault on a shmem (page-cache) mapping: the object's page mapped,
-                  // allocated and zeroed first if missing; read faults also map the
-                  // object's other resident pages around it (do_fault_around)
+  PageCache,      // do_fault on a file or shmem mapping: the page-cache page mapped
+                  // (a shmem hole allocated and zeroed first); read faults also map
+                  // the cached pages around it (do_fault_around)
 };
 inline constexpr unsigned kResolutionCount = 9;
 std::string_view to_string(Resolution r);
@@ -47,12 +49,13 @@ struct FaultRecord {
   std::uint32_t error_code = 0;
   Resolution resolution = Resolution::Spurious;
   int si_code = 0;            // for Sigsegv / Sigbus
+  bool huge = false;          // resolved at PMD level: a 2 MiB THP or the huge zero page
   u64 total_cycles = 0;       // == sum of steps[i].cycles
   std::vector<CostStep> steps;
   std::vector<KernelFrame> path;  // innermost first: wp_page_copy, do_wp_page, ..., exc_page_fault
 
   void clear() {
-    address = 0; error_code = 0; resolution = Resolution::Spurious; si_code = 0;
+    address = 0; error_code = 0; resolution = Resolution::Spurious; si_code = 0; huge = false;
     total_cycles = 0; steps.clear(); path.clear();
   }
 };

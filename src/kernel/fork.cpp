@@ -3,6 +3,7 @@
 // private anonymous pages copy-on-write in both processes.
 #include <map>
 
+#include "kernel/huge_memory.hpp"
 #include "kernel/internal.hpp"
 
 namespace mmusim::kernel {
@@ -20,16 +21,16 @@ void copy_present_pte(KernelState& k, const Vma& src_vma, Mm& dst_mm, u64 src_pt
   if (!pte_special(pte)) {  // vm_normal_page: the zero page has no struct page
     const u64 pfn = pte_pfn(pte);
     Page& p = k.frames.page(pfn);
-    ++p.refcount;  // folio_get
-    ++p.mapcount;  // folio_try_dup_anon_rmap_pte / folio_dup_file_rmap_pte
+    k.frames.get(pfn);                   // folio_get (the head's, for a page of a THP)
+    folio_add_rmap_pte(k, dst_mm, pfn);  // folio_try_dup_anon_rmap_pte / folio_dup_file_rmap_pte
     if (p.anon) {
       // No page is ever pinned for DMA here, so the -EBUSY eager copy never
       // happens: the page just stops being exclusive to the parent.
       p.anon_exclusive = false;
-      ++dst_mm.rss_anon;
-    } else {
-      ++dst_mm.rss_shmem;
     }
+    // A page-cache page of a private file mapping with an anon_vma is copied too
+    // (folio_dup_file_rmap_pte); its PTE is never writable, so nothing to protect.
+    ++mm_counter(dst_mm, p);
   }
   if (src_vma.is_cow_mapping() && pte_write(pte)) {
     // Both sides lose RW: the first writer takes do_wp_page. The parent's old
@@ -45,6 +46,8 @@ void copy_present_pte(KernelState& k, const Vma& src_vma, Mm& dst_mm, u64 src_pt
 
 // copy_page_range for one VMA; false if a page table could not be allocated.
 bool copy_page_range(KernelState& k, Mm& src_mm, Mm& dst_mm, const Vma& src_vma, Recorder& r) {
+  // copy_pmd_range: THP leaves go to copy_huge_pmd; walk_ptes steps over them.
+  if (!copy_huge_pmds(k, src_mm, dst_mm, src_vma, r)) return false;
   bool ok = true;
   walk_ptes(k.mem, src_mm, src_vma.vm_start, src_vma.vm_end, [&](u64 addr, u64 src_pte_pa, u64 pte) {
     if (!ok) return;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,17 +39,26 @@ struct KernelState {
   TlbFlusher& tlb;
   FrameAllocator frames;
   u64 zero_pfn = 0;   // empty_zero_page: allocated at boot, never freed
+  u64 huge_zero_pfn = 0;  // huge_zero_folio's head: allocated at first use, never freed (huge_memory.cpp)
 
   std::map<Pid, Task> tasks;             // alive tasks
   std::map<Pid, TaskCounters> counters;  // every task ever created (last one per PID)
   std::map<u64, std::unique_ptr<Mm>> mms;
-  u64 next_mm_id = 1, next_anon_vma_id = 1, next_shmem_id = 1;
+  // The named files of the trace (filemap.cpp). The table holds a reference to each,
+  // so a file's page cache outlives its mappings, until the end of the run.
+  std::map<std::string, std::shared_ptr<File>> files;
+  u64 next_mm_id = 1, next_anon_vma_id = 1, next_file_id = 1;
   Pid first_spawned = 0;
 
   // The alive task `pid`, or KernelError saying whether it never existed or exited.
   Task& task(Pid pid, const char* event);
   std::shared_ptr<AnonVma> new_anon_vma() { return std::make_shared<AnonVma>(AnonVma{next_anon_vma_id++}); }
-  std::shared_ptr<ShmemObject> new_shmem() { return std::make_shared<ShmemObject>(ShmemObject{next_shmem_id++, {}}); }
+  // shmem_zero_setup's inode: unnamed, tmpfs, as large as the mapping needs.
+  std::shared_ptr<File> new_shmem() {
+    auto f = std::make_shared<File>();
+    f->id = next_file_id++;
+    return f;
+  }
 };
 
 // vm_fault_t bits (include/linux/mm_types.h).
@@ -83,7 +93,34 @@ struct MmuGather {
   }
 };
 
+// struct vm_fault (include/linux/mm.h).
+struct VmFault {
+  KernelState& k;
+  Mm& mm;
+  Vma& vma;
+  u64 address;        // page aligned
+  u64 pgoff;
+  u32 flags;
+  u64 pmd_pa = 0;
+  u64 orig_pte = 0;
+  Resolution& res;
+
+  bool write() const { return flags & FAULT_FLAG_WRITE; }
+};
+
+// mm_counter: the RSS counter a mapped page is accounted in (MM_ANONPAGES, or
+// mm_counter_file's MM_SHMEMPAGES / MM_FILEPAGES).
+inline u64& mm_counter(Mm& mm, const Page& p) {
+  return p.anon ? mm.rss_anon : p.swapbacked ? mm.rss_shmem : mm.rss_file;
+}
+
 // ---- fault.cpp (arch/x86/mm/fault.c, mm/memory.c) ----
+// Helpers of the fault handlers, shared with do_fault.cpp.
+void set_pte_at(KernelState& k, u64 pte_pa, u64 pte, Recorder& r);  // + update_mmu_cache
+std::optional<u64> folio_prealloc(KernelState& k, Recorder& r);      // a user frame, charged
+void vmf_anon_prepare(VmFault& vmf);                                  // the VMA's anon_vma
+void folio_add_new_anon_rmap(KernelState& k, u64 pfn, Recorder& r);  // RMAP_EXCLUSIVE
+std::optional<u64> vmf_pte_alloc(VmFault& vmf, Recorder& r);          // vmf.address's PTE
 void exc_page_fault(KernelState& k, Pid pid, u64 cr2, u32 error_code, FaultRecord& rec);
 // handle_mm_fault for a fault of `task` in `vma`; counts min_flt on success. The
 // resolution goes to `res`.
@@ -105,6 +142,28 @@ void tlb_finish_mmu(KernelState& k, Mm& mm, MmuGather& tlb, Recorder& r);
 // remove_vma: drops the VMA's reference to its shmem object, freeing the object's
 // pages when it was the last (shmem_evict_inode).
 void remove_vma(KernelState& k, Vma&& vma);
+
+// ---- do_fault.cpp (mm/memory.c: do_fault and its callees) ----
+// do_fault: a missing PTE in a VMA with a vm_file (a file, or shmem).
+vm_fault_t do_fault(VmFault& vmf, Recorder& r);
+
+// ---- filemap.cpp (mm/filemap.c, mm/shmem.c, mm/mmap.c's write-notify) ----
+// The named file `name`: declared by `file`, or created "large enough, ext4" by
+// its first mmap. KernelError if declared twice, or after it was first mapped.
+void file_declare(KernelState& k, const std::string& name, u64 size, bool tmpfs);
+std::shared_ptr<File> file_get(KernelState& k, const std::string& name);
+// vma_wants_writenotify: a shared writable mapping of a file whose filesystem
+// wants to hear of the first write to each clean page (->page_mkwrite; ext4, not
+// tmpfs), so its PTEs are installed read-only until then.
+bool vma_wants_writenotify(const Vma& vma);
+// vma->vm_page_prot as vma_set_page_prot computes it: vm_get_page_prot, without RW
+// where the mapping wants write-notify.
+u64 vma_page_prot(const Vma& vma);
+// Frames held by page caches (files and shmem).
+u64 page_cache_frames(const KernelState& k);
+// kernel.cow=eager (Windows 98, seeds/004): at mmap, every page of [start, end),
+// a private writable file mapping, gets its private copy at once. Returns the cycles.
+u64 cow_eager_populate(KernelState& k, Mm& mm, u64 start, u64 end);
 
 // ---- fork.cpp (kernel/fork.c, mm/mmap.c dup_mmap, mm/memory.c copy_page_range) ----
 // dup_mmap: fills `child` from `parent`; false if it ran out of frames.

@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "kernel/huge_memory.hpp"
 #include "kernel/internal.hpp"
 
 namespace mmusim::kernel {
@@ -19,7 +20,8 @@ struct Checker {
   std::vector<std::string> errors;
   std::unordered_map<u64, u64> mappings;   // pfn → PTEs mapping it
   std::unordered_map<u64, u64> tables;     // pfn → times seen as a page table
-  std::set<const ShmemObject*> objects;
+  std::set<const File*> objects;         // every live page cache: mapped, or named
+  ThpChecker thp{k};                       // THP leaves and large folios (huge_memory_check.cpp)
 
   template <class... Args>
   void fail(fmt::format_string<Args...> f, Args&&... args) {
@@ -32,7 +34,7 @@ struct Checker {
     if (!k.frames.page(pfn).pagetable) fail("mm {}: page table {:#x} lacks PageTable", mm.id(), pfn);
   }
 
-  void leaf(const Mm& mm, u64 va, u64 pte, u64& anon, u64& shmem) {
+  void leaf(const Mm& mm, u64 va, u64 pte, u64& anon, u64& shmem, u64& file) {
     const Vma* vma = mm.vma_lookup(va);
     if (!vma) return fail("mm {}: PTE {:#x} at {:#x} outside every VMA", mm.id(), pte, va);
     if (!pte_present(pte)) return fail("mm {}: non-present, non-none PTE {:#x} at {:#x}", mm.id(), pte, va);
@@ -54,13 +56,23 @@ struct Checker {
     if (!k.frames.allocated(pfn)) return fail("mm {}: {:#x} maps free frame {:#x}", mm.id(), va, pfn);
     const Page& p = k.frames.page(pfn);
     if (p.pagetable || p.zero) return fail("mm {}: {:#x} maps kernel frame {:#x}", mm.id(), va, pfn);
-    if (vma->is_shared()) {
-      ++shmem;
-      auto it = vma->shmem->pages.find(vma->pgoff_of(va));
-      if (!p.shmem || it == vma->shmem->pages.end() || it->second != pfn)
-        fail("mm {}: {:#x} maps {:#x}, not its shmem page", mm.id(), va, pfn);
+    if (p.compound) thp.pte(mm, pfn);
+    if (!p.anon) {
+      // A page-cache page: the VMA's file's page at this offset, in private file
+      // mappings only until written (never writable: a write copies it), in
+      // write-notify mappings writable only once dirtied by the write fault.
+      ++(p.swapbacked ? shmem : file);
+      const File* f = vma->vm_file.get();
+      auto it = f ? f->pages.find(vma->pgoff_of(va)) : std::map<u64, u64>::const_iterator{};
+      if (!p.pagecache || !f || it == f->pages.end() || it->second != pfn)
+        fail("mm {}: {:#x} maps {:#x}, not its page-cache page", mm.id(), va, pfn);
+      if (pte_write(pte) && !vma->is_shared())
+        fail("mm {}: page-cache page {:#x} writable in the private mapping at {:#x}", mm.id(), pfn, va);
+      if (pte_write(pte) && !pte_dirty(pte) && vma_wants_writenotify(*vma))
+        fail("mm {}: clean writable PTE at {:#x} in a write-notify mapping", mm.id(), va);
     } else {
       ++anon;
+      if (vma->is_shared()) fail("mm {}: anonymous page {:#x} in the shared mapping at {:#x}", mm.id(), pfn, va);
       if (!p.anon) fail("mm {}: private {:#x} maps non-anonymous frame {:#x}", mm.id(), va, pfn);
       if (pte_write(pte) && !p.anon_exclusive)
         fail("mm {}: writable PTE at {:#x} maps a non-exclusive page {:#x}", mm.id(), va, pfn);
@@ -70,9 +82,9 @@ struct Checker {
 
   void mm(const Mm& mm) {
     table(mm.pgd_pfn(), mm);
-    u64 anon = 0, shmem = 0;
+    u64 anon = 0, shmem = 0, file = 0;
     for (const auto& [start, v] : mm.vmas())
-      if (v.shmem) objects.insert(v.shmem.get());
+      if (v.vm_file) objects.insert(v.vm_file.get());
     const hw::SparseMemory& mem = k.mem;
     for (u64 i = 0; i < 512; ++i) {
       const u64 e4 = mem.read64((mm.pgd_pfn() << 12) + 8 * i);
@@ -87,32 +99,46 @@ struct Checker {
         for (u64 l = 0; l < 512; ++l) {
           const u64 e2 = mem.read64((pte_pfn(e3) << 12) + 8 * l);
           if (!e2) continue;
+          if (pmd_trans_huge(e2)) {
+            thp.pmd(mm, (i << 39) | (j << 30) | (l << 21), e2, anon, errors);
+            continue;
+          }
           if (e2 != pfn_pte(pte_pfn(e2), _PAGE_TABLE)) fail("mm {}: PDE {}/{}/{} = {:#x}", mm.id(), i, j, l, e2);
           table(pte_pfn(e2), mm);
           for (u64 n = 0; n < 512; ++n) {
             const u64 pte = mem.read64((pte_pfn(e2) << 12) + 8 * n);
-            if (pte) leaf(mm, (i << 39) | (j << 30) | (l << 21) | (n << 12), pte, anon, shmem);
+            if (pte) leaf(mm, (i << 39) | (j << 30) | (l << 21) | (n << 12), pte, anon, shmem, file);
           }
         }
       }
     }
+    for (const auto& [haddr, pt] : mm.pmd_huge_pte) table(pt, mm);  // deposited with THPs
+    thp.deposits(mm, errors);
     if (anon != mm.rss_anon) fail("mm {}: rss_anon {} but {} anonymous PTEs", mm.id(), mm.rss_anon, anon);
     if (shmem != mm.rss_shmem) fail("mm {}: rss_shmem {} but {} shmem PTEs", mm.id(), mm.rss_shmem, shmem);
+    if (file != mm.rss_file) fail("mm {}: rss_file {} but {} file PTEs", mm.id(), mm.rss_file, file);
     unsigned users = 0;
     for (const auto& [pid, t] : k.tasks) users += t.mm == &mm;
     if (users != mm.users) fail("mm {}: mm_users {} but {} tasks", mm.id(), mm.users, users);
   }
 
   void frames() {
-    std::unordered_map<u64, const ShmemObject*> cached;
-    for (const ShmemObject* o : objects)
+    for (const auto& [name, f] : k.files) {
+      objects.insert(f.get());
+      if (f->name != name) fail("file table: \"{}\" holds the file \"{}\"", name, f->name);
+    }
+    std::unordered_map<u64, const File*> cached;
+    for (const File* o : objects)
       for (const auto& [index, pfn] : o->pages) {
-        if (!cached.emplace(pfn, o).second) fail("frame {:#x} cached by two shmem objects", pfn);
-        if (!k.frames.allocated(pfn) || !k.frames.page(pfn).shmem || k.frames.page(pfn).index != index)
-          fail("shmem object {}: page {} → bad frame {:#x}", o->id, index, pfn);
+        if (!cached.emplace(pfn, o).second) fail("frame {:#x} cached by two files", pfn);
+        if (!k.frames.allocated(pfn) || !k.frames.page(pfn).pagecache || k.frames.page(pfn).index != index ||
+            k.frames.page(pfn).swapbacked != o->shmem)
+          fail("file {} \"{}\": page {} → bad frame {:#x}", o->id, o->name, index, pfn);
+        if (index >= o->nr_pages()) fail("file {} \"{}\": page {} cached past EOF", o->id, o->name, index);
       }
     k.frames.for_each_allocated([&](u64 pfn, const Page& p) {
       const u64 maps = mappings.count(pfn) ? mappings.at(pfn) : 0;
+      if (thp.frame(pfn, p, maps, errors)) return;
       if (p.zero) {
         if (pfn != k.zero_pfn) fail("frame {:#x}: a second zero page", pfn);
       } else if (p.pagetable) {
@@ -122,11 +148,12 @@ struct Checker {
         if (p.mapcount != maps) fail("anon frame {:#x}: mapcount {} but {} PTEs", pfn, p.mapcount, maps);
         if (p.refcount != p.mapcount) fail("anon frame {:#x}: refcount {} mapcount {}", pfn, p.refcount, p.mapcount);
         if (maps == 0) fail("anon frame {:#x} leaked: no PTE maps it", pfn);
-      } else if (p.shmem) {
-        if (p.mapcount != maps) fail("shmem frame {:#x}: mapcount {} but {} PTEs", pfn, p.mapcount, maps);
+      } else if (p.pagecache) {
+        // One reference per mapping PTE, one for the page cache.
+        if (p.mapcount != maps) fail("page-cache frame {:#x}: mapcount {} but {} PTEs", pfn, p.mapcount, maps);
         if (p.refcount != p.mapcount + 1)
-          fail("shmem frame {:#x}: refcount {} mapcount {}", pfn, p.refcount, p.mapcount);
-        if (!cached.count(pfn)) fail("shmem frame {:#x} leaked: in no live object", pfn);
+          fail("page-cache frame {:#x}: refcount {} mapcount {}", pfn, p.refcount, p.mapcount);
+        if (!cached.count(pfn)) fail("page-cache frame {:#x} leaked: in no live file", pfn);
       } else {
         fail("frame {:#x} allocated but owned by nothing (refcount {})", pfn, p.refcount);
       }
@@ -142,6 +169,12 @@ std::vector<std::string> check_invariants(const KernelState& k) {
   for (const auto& [pid, t] : k.tasks)
     if (!k.mms.count(t.mm->id())) c.fail("task {}: its mm {} is gone", pid, t.mm->id());
   c.frames();
+  // With every process gone, only the zero page and the page caches of files may
+  // hold frames: anything else is a leak.
+  if (k.mms.empty())
+    k.frames.for_each_allocated([&](u64 pfn, const Page& p) {
+      if (!p.zero && !p.pagecache) c.fail("no process is left, yet frame {:#x} is in use", pfn);
+    });
   return c.errors;
 }
 

@@ -44,6 +44,10 @@ u64 Kernel::munmap(Pid pid, std::uint64_t addr, std::uint64_t len) { return do_m
 u64 Kernel::madvise(Pid pid, std::uint64_t addr, std::uint64_t len, traces::Advice advice) {
   return do_madvise(impl_->k, pid, addr, len, advice);
 }
+u64 Kernel::file(const std::string& name, std::uint64_t size, bool tmpfs) {
+  file_declare(impl_->k, name, size, tmpfs);
+  return 0;  // no I/O: the page cache is warm
+}
 u64 Kernel::fork(Pid parent, Pid child) { return do_fork(impl_->k, parent, child); }
 u64 Kernel::thread(Pid pid, Pid tid) { return do_thread(impl_->k, pid, tid); }
 u64 Kernel::exec(Pid pid, const std::string& name) { return do_exec(impl_->k, pid, name); }
@@ -72,6 +76,8 @@ const TaskCounters& Kernel::counters(Pid pid) const {
 Pid Kernel::first_spawned() const { return impl_->k.first_spawned; }
 
 const FrameAllocator& Kernel::frames() const { return impl_->k.frames; }
+
+std::uint64_t Kernel::page_cache_frames() const { return kernel::page_cache_frames(impl_->k); }
 
 std::uint64_t Kernel::zero_pfn() const { return impl_->k.zero_pfn; }
 

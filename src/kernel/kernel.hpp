@@ -78,8 +78,13 @@ class Kernel {
   // thread of the process dies with it, as a SIGSEGV from exc_page_fault does.
   u64 kill(Pid pid);
   // madvise DONTNEED drops the range's pages (the next touch faults afresh);
-  // HUGEPAGE / NOHUGEPAGE only mark the VMAs (2 MiB pages are not modelled yet).
+  // HUGEPAGE / NOHUGEPAGE mark the VMAs: later first touches may map 2 MiB THPs or not.
   u64 madvise(Pid pid, std::uint64_t addr, std::uint64_t len, traces::Advice advice);
+  // `file "NAME" SIZE [fs=tmpfs]`: declares a file before its first mmap; its
+  // page cache is warm (every page below EOF cached, no major faults). An access
+  // to a page wholly past SIZE raises SIGBUS. tmpfs has no write-notify. A file
+  // never declared is large enough, ext4.
+  u64 file(const std::string& name, std::uint64_t size, bool tmpfs);
 
   // The #PF entry point (exc_page_fault): handle a fault that task `pid` took at
   // `cr2` with `error_code`, filling `rec`. A fault that ends in a signal kills the
@@ -93,7 +98,8 @@ class Kernel {
                                             // until its last task exits or execs
   const TaskCounters& counters(Pid pid) const;  // also valid after the task exited
   Pid first_spawned() const;                // 0 if none
-  const FrameAllocator& frames() const;
+  const FrameAllocator& frames() const;      // frames().in_use(): memory in use, in frames
+  std::uint64_t page_cache_frames() const;    // of which held by page caches (files, shmem)
   std::uint64_t zero_pfn() const;           // the shared zero page's frame
 
   // Cross-checks every page table against the VMAs and every frame's refcount and

@@ -91,7 +91,7 @@ bool vmas_mergeable(const Vma& prev, const Vma& next) {
   if (prev.vm_flags != next.vm_flags) return false;
   // is_mergeable_vma: same file, and the file offsets continue (anonymous private
   // VMAs use vm_start >> PAGE_SHIFT, so adjacent ones always continue).
-  if (prev.shmem != next.shmem) return false;
+  if (prev.vm_file != next.vm_file) return false;
   if (next.vm_pgoff != prev.vm_pgoff + prev.pages()) return false;
   // is_mergeable_anon_vma: one without an anon_vma adopts the other's.
   if (prev.anon_vma && next.anon_vma && prev.anon_vma != next.anon_vma) return false;

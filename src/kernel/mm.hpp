@@ -42,26 +42,41 @@ struct AnonVma {
   u64 id;
 };
 
-// The tmpfs inode behind a MAP_SHARED|MAP_ANONYMOUS mapping (shmem_zero_setup):
-// its page cache, index → pfn. Every process mapping it shares these frames.
-struct ShmemObject {
-  u64 id;
-  std::map<u64, u64> pages;
+// i_size of a file the trace never declared: "large enough" (TRACE_FORMAT.md).
+inline constexpr u64 kFileSizeUnbounded = ~0ull;
+
+// What a file-backed or shared mapping maps: struct file, its inode and its
+// address_space (the page cache, index → pfn) in one. Either a file of the trace,
+// found by name (filemap.cpp), or the unnamed tmpfs inode that shmem_zero_setup
+// gives one MAP_SHARED|MAP_ANONYMOUS mapping. Every VMA mapping the object at the
+// same offset shares its page-cache frames.
+struct File {
+  u64 id = 0;
+  std::map<u64, u64> pages;      // the page cache: page index → pfn
+  std::string name;              // empty: the shmem inode of an anonymous shared mapping
+  u64 size = kFileSizeUnbounded; // i_size in bytes
+  bool shmem = true;             // shmem_mapping: tmpfs (no ->page_mkwrite, no writeback); else ext4
+
+  bool anonymous() const { return name.empty(); }
+  // Pages below EOF: DIV_ROUND_UP(i_size, PAGE_SIZE).
+  u64 nr_pages() const {
+    return size == kFileSizeUnbounded ? size >> kPageShift : (size >> kPageShift) + ((size & (kPageSize - 1)) != 0);
+  }
 };
 
 struct Vma {
   u64 vm_start = 0, vm_end = 0;  // [vm_start, vm_end)
   u64 vm_flags = 0;
-  u64 vm_pgoff = 0;              // offset of vm_start in the object (shmem), or vm_start >> 12
+  u64 vm_pgoff = 0;              // offset of vm_start in vm_file, in pages; or vm_start >> 12
   std::shared_ptr<AnonVma> anon_vma;     // set on the first private page (vmf_anon_prepare)
-  std::shared_ptr<ShmemObject> shmem;    // the "file" of a shared anonymous mapping
+  std::shared_ptr<File> vm_file;         // the mapped file, or the shmem inode of shared anonymous memory
   std::string name;
   bool automapped = false;       // created by `spawn ... automap`, not by the trace
 
   u64 pages() const { return (vm_end - vm_start) >> kPageShift; }
   bool contains(u64 addr) const { return addr >= vm_start && addr < vm_end; }
   // vma_is_anonymous: no vm_ops. Shared anonymous memory is shmem, not anonymous.
-  bool is_anonymous() const { return !shmem; }
+  bool is_anonymous() const { return !vm_file; }
   bool is_shared() const { return (vm_flags & VM_SHARED) != 0; }
   // is_cow_mapping (include/linux/mm.h): private and possibly writable.
   bool is_cow_mapping() const { return (vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE; }
@@ -110,8 +125,11 @@ class Mm {
   // mm_users: tasks (threads) using this address space.
   unsigned users = 1;
   bool automap = false;          // `spawn ... automap`, inherited by fork and exec
-  // RSS counters (MM_ANONPAGES, MM_SHMEMPAGES) and page-table pages, for reports.
-  u64 rss_anon = 0, rss_shmem = 0, nr_pgtables = 0;
+  // RSS counters (MM_ANONPAGES, MM_SHMEMPAGES, MM_FILEPAGES) and page-table pages.
+  u64 rss_anon = 0, rss_shmem = 0, rss_file = 0, nr_pgtables = 0;
+  // pgtable_trans_huge_deposit: the PTE table kept for each THP PMD mapping, by its
+  // 2 MiB-aligned address, for a later split (huge_memory.cpp). Counted in nr_pgtables.
+  std::map<u64, u64> pmd_huge_pte;
 
  private:
   u64 id_;

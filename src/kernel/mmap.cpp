@@ -4,6 +4,7 @@
 // (mm/madvise.c), with x86's TLB-flush policy (arch/x86/mm/tlb.c).
 #include <fmt/format.h>
 
+#include "kernel/huge_memory.hpp"
 #include "kernel/internal.hpp"
 
 namespace mmusim::kernel {
@@ -34,6 +35,8 @@ u64 calc_vm_prot_bits(const traces::Prot& prot) {
 
 // follow_page_pte's test: does the present PTE already give GUP what it needs?
 bool gup_pte_ok(const KernelState& k, const Mm& mm, u64 addr, bool write) {
+  // follow_huge_pmd: a THP or the huge zero page serves the whole 2 MiB.
+  if (auto pmd = huge_pmd_lookup(k.mem, mm, addr)) return (*pmd & bit::P) && (!write || pte_write(*pmd));
   auto pte_pa = pte_lookup(k.mem, mm, addr);
   if (!pte_pa) return false;
   const u64 pte = k.mem.read64(*pte_pa);
@@ -106,10 +109,13 @@ bool can_change_pte_writable(const KernelState& k, const Vma& vma, u64 pte) {
 
 // change_pte_range over one VMA whose vm_flags were just updated.
 void change_protection(KernelState& k, Mm& mm, const Vma& vma, MmuGather& tlb, Recorder& r) {
-  const u64 newprot = vm_get_page_prot(vma.vm_flags);
-  // vma_wants_manual_pte_write_upgrade: private writable VMAs upgrade per PTE.
-  // Shared shmem has no write-notify, so its vm_page_prot already carries RW.
-  const bool try_change_writable = (vma.vm_flags & VM_WRITE) && !(vma.vm_flags & VM_SHARED);
+  const u64 newprot = vma_page_prot(vma);
+  // vma_wants_manual_pte_write_upgrade: private writable VMAs upgrade per PTE, and
+  // so do shared ones that want write-notify (ext4: dirty PTEs only). Shared tmpfs
+  // and shmem have no write-notify: their vm_page_prot already carries RW.
+  const bool try_change_writable =
+      (vma.vm_flags & VM_WRITE) && (!(vma.vm_flags & VM_SHARED) || vma_wants_writenotify(vma));
+  change_huge_pmds(k, mm, vma, tlb, r);  // change_pmd_range: THP leaves first
   walk_ptes(k.mem, mm, vma.vm_start, vma.vm_end, [&](u64 addr, u64 pte_pa, u64 oldpte) {
     if (!pte_present(oldpte)) return;
     u64 ptent = pte_modify(oldpte, newprot);
@@ -127,6 +133,7 @@ void change_protection(KernelState& k, Mm& mm, const Vma& vma, MmuGather& tlb, R
 }  // namespace
 
 void zap_pte_range(KernelState& k, Mm& mm, u64 start, u64 end, MmuGather& tlb, Recorder& r) {
+  zap_huge_pmds(k, mm, start, end, tlb, r);  // zap_pmd_range: THP leaves first
   walk_ptes(k.mem, mm, start, end, [&](u64 addr, u64 pte_pa, u64 pte) {
     k.mem.write64(pte_pa, 0);  // ptep_get_and_clear_full
     charge(r, Step::pte_update);
@@ -135,9 +142,12 @@ void zap_pte_range(KernelState& k, Mm& mm, u64 start, u64 end, MmuGather& tlb, R
     if (pte_special(pte)) return;  // the zero page: no rmap, no reference
     const u64 pfn = pte_pfn(pte);
     Page& p = k.frames.page(pfn);
-    --p.mapcount;  // folio_remove_rmap_ptes
+    // zap_present_folio_ptes: a page-cache page keeps the dirt its PTE gathered
+    // (a tmpfs page written without a fault) for writeback.
+    if (!p.anon && pte_dirty(pte)) p.dirty = true;
+    folio_remove_rmap_pte(k, mm, pfn);  // folio_remove_rmap_ptes
     charge(r, Step::rmap_update);
-    if (p.anon) --mm.rss_anon; else --mm.rss_shmem;
+    --mm_counter(mm, p);
     tlb.pages.push_back(pfn);  // __tlb_remove_folio_pages: put after the flush
   });
 }
@@ -149,7 +159,9 @@ void tlb_finish_mmu(KernelState& k, Mm& mm, MmuGather& tlb, Recorder& r) {
 }
 
 void remove_vma(KernelState& k, Vma&& vma) {
-  std::shared_ptr<ShmemObject> obj = std::move(vma.shmem);
+  std::shared_ptr<File> obj = std::move(vma.vm_file);
+  // A named file is also held by the file table (KernelState::files): its page
+  // cache stays for later mappings, until the end of the run.
   if (!obj || obj.use_count() > 1) return;
   // The last mapping of an anonymous shmem object is gone and nothing else can
   // name it: the inode is evicted with its page cache.
@@ -159,21 +171,27 @@ void remove_vma(KernelState& k, Vma&& vma) {
 
 void do_munmap(KernelState& k, Mm& mm, u64 start, u64 end, Recorder& r) {
   if (!mm.intersects(start, end)) return;
+  split_huge_pmd_if_needed(k, mm, start, r);  // __split_vma cuts no THP in two
+  split_huge_pmd_if_needed(k, mm, end, r);
   std::vector<Vma> vmas = mm.detach_range(start, end);
   MmuGather tlb;
   for (const Vma& v : vmas) zap_pte_range(k, mm, v.vm_start, v.vm_end, tlb, r);
-  // free_pgtables with the surviving neighbours as floor and ceiling.
-  for (const Vma& v : vmas)
-    if (free_pgtables(k, mm, v.vm_start, v.vm_end) > 0) tlb.freed_tables = true;
+  // free_pgtables over the whole unmapped range at once, with the surviving
+  // neighbours as floor and ceiling. Per VMA would judge an upper table empty of
+  // VMAs while a later VMA's lower table still hangs off it.
+  if (!vmas.empty() && free_pgtables(k, mm, vmas.front().vm_start, vmas.back().vm_end) > 0)
+    tlb.freed_tables = true;
   tlb_finish_mmu(k, mm, tlb, r);
   for (Vma& v : vmas) remove_vma(k, std::move(v));
 }
 
 u64 do_mmap(KernelState& k, Pid pid, const MmapRequest& req) {
   Task& task = k.task(pid, "mmap");
-  if (!req.file.empty())
-    throw KernelError(fmt::format("mmap file=\"{}\": file-backed mappings are not modelled yet", req.file));
   check_range("mmap", req.addr, req.len);
+  if (!req.file.empty() && !page_aligned(req.offset))
+    throw KernelError(fmt::format("mmap: offset {:#x} must be page aligned (EINVAL)", req.offset));
+  if (!req.file.empty() && (req.offset >> kPageShift) + (req.len >> kPageShift) < (req.offset >> kPageShift))
+    throw KernelError(fmt::format("mmap: offset {:#x} + length {:#x} overflow (EOVERFLOW)", req.offset, req.len));
   Mm& mm = *task.mm;
   const u64 start = req.addr, end = req.addr + req.len;
   if (!req.fixed && mm.intersects(start, end)) {
@@ -193,21 +211,31 @@ u64 do_mmap(KernelState& k, Pid pid, const MmapRequest& req) {
   v.vm_flags = calc_vm_prot_bits(req.prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
   if (req.huge) v.vm_flags |= VM_HUGEPAGE;
   v.name = req.name;
-  if (shared) {
+  const bool file = !req.file.empty();
+  if (shared) v.vm_flags |= VM_SHARED | VM_MAYSHARE;
+  if (file) {
+    // The file is opened read-write (the trace has no open modes), so VM_MAYWRITE
+    // stays: a shared mapping may be made writable by mprotect.
+    v.vm_file = file_get(k, req.file);
+    v.vm_pgoff = req.offset >> kPageShift;
+  } else if (shared) {
     // shmem_zero_setup: a new tmpfs object, offset 0 at vm_start.
-    v.vm_flags |= VM_SHARED | VM_MAYSHARE;
-    v.shmem = k.new_shmem();
+    v.vm_file = k.new_shmem();
     v.vm_pgoff = 0;
   } else {
     v.vm_pgoff = start >> kPageShift;
   }
   mm.insert_vma(std::move(v));
-  // vma_merge_new_range: a private anonymous mapping joins compatible neighbours.
-  if (!shared) {
+  // vma_merge_new_range: a private anonymous or a file mapping joins compatible
+  // neighbours (same file, continuing offsets). A shmem object is new, so never.
+  if (!shared || file) {
     mm.merge_at(start);
     mm.merge_at(end);
   }
   u64 cycles = r.total();
+  // kernel.cow=eager: a private writable file mapping is copied whole now.
+  if (file && !shared && (req.prot.write || req.prot.writecopy) && k.cfg.kernel.cow == config::CowPolicy::Eager)
+    cycles += cow_eager_populate(k, mm, start, end);
   if (req.populate) cycles += populate_range(k, task, start, end);
   return cycles;
 }
@@ -232,6 +260,11 @@ u64 do_mprotect(KernelState& k, Pid pid, u64 addr, u64 len, const traces::Prot& 
   const u64 newbits = calc_vm_prot_bits(prot);
   Recorder r(k.cost);
   MmuGather tlb;
+  // mprotect_fixup cuts a VMA only where its flags change, and __split_vma first
+  // splits a THP the cut would cross.
+  for (const u64 b : {start, end})
+    if (const Vma* v = mm.vma_lookup(b); v && ((v->vm_flags & ~VM_ACCESS_FLAGS) | newbits) != v->vm_flags)
+      split_huge_pmd_if_needed(k, mm, b, r);
   for (Vma* v : mm.vmas_in(start, end)) {
     const u64 newflags = (v->vm_flags & ~VM_ACCESS_FLAGS) | newbits;
     if ((newflags & VM_WRITE) && !(v->vm_flags & VM_MAYWRITE))
@@ -269,10 +302,14 @@ u64 do_madvise(KernelState& k, Pid pid, u64 addr, u64 len, traces::Advice advice
     tlb_finish_mmu(k, mm, tlb, r);
     return r.total();
   }
-  // MADV_HUGEPAGE / MADV_NOHUGEPAGE only set vm_flags (splitting the VMAs, as
-  // madvise_update_vma does); 2 MiB pages are not modelled yet.
+  // MADV_HUGEPAGE / MADV_NOHUGEPAGE (hugepage_madvise) only set vm_flags, cutting
+  // the VMAs as madvise_update_vma does (and so splitting a THP a cut crosses).
+  // THPs already mapped stay; later faults follow the new flags.
   const u64 set = advice == traces::Advice::HugePage ? VM_HUGEPAGE : VM_NOHUGEPAGE;
   const u64 clear = advice == traces::Advice::HugePage ? VM_NOHUGEPAGE : VM_HUGEPAGE;
+  for (const u64 b : {start, end})
+    if (const Vma* v = mm.vma_lookup(b); v && ((v->vm_flags & ~clear) | set) != v->vm_flags)
+      split_huge_pmd_if_needed(k, mm, b, r);
   for (Vma* v : mm.vmas_in(start, end)) v->vm_flags = (v->vm_flags & ~clear) | set;
   std::vector<u64> boundaries;
   for (auto it = mm.vmas().lower_bound(start); it != mm.vmas().end() && it->first <= end; ++it)

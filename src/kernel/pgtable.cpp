@@ -116,7 +116,7 @@ std::optional<u64> pte_lookup(const hw::SparseMemory& mem, const Mm& mm, u64 add
   auto pmd = pmd_lookup(mem, mm, addr);
   if (!pmd) return std::nullopt;
   const u64 pmde = mem.read64(*pmd);
-  if (!(pmde & bit::P)) return std::nullopt;
+  if (!(pmde & bit::P) || (pmde & bit::PS)) return std::nullopt;
   return table_entry_pa(pte_pfn(pmde), addr, Level::PTE);
 }
 

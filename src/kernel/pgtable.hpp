@@ -79,13 +79,14 @@ std::optional<u64> pmd_alloc(KernelState& k, Mm& mm, u64 pud_pa, u64 addr, Recor
 std::optional<u64> pte_alloc(KernelState& k, Mm& mm, u64 pmd_pa, u64 addr, Recorder& r);
 // Walks pgd → pud → pmd → pte, allocating as needed.
 std::optional<u64> pte_alloc_walk(KernelState& k, Mm& mm, u64 addr, Recorder& r);
-// The PTE of addr if its table exists (no allocation), else nothing.
+// The PTE of addr if its table exists (no allocation), else nothing; nothing too
+// under a 2 MiB leaf (huge_pmd_lookup finds that).
 std::optional<u64> pte_lookup(const hw::SparseMemory& mem, const Mm& mm, u64 addr);
 // The PMD entry of addr if the PMD table exists.
 std::optional<u64> pmd_lookup(const hw::SparseMemory& mem, const Mm& mm, u64 addr);
 
 // Calls fn(addr, pte_pa, pte) for every non-none PTE of [start, end), in address
-// order, visiting only tables that exist.
+// order, visiting only tables that exist. 2 MiB leaves (THPs) are stepped over.
 template <class Fn>
 void walk_ptes(const hw::SparseMemory& mem, const Mm& mm, u64 start, u64 end, Fn&& fn);
 
@@ -111,7 +112,8 @@ void walk_ptes(const hw::SparseMemory& mem, const Mm& mm, u64 start, u64 end, Fn
     const u64 pude = mem.read64(table_entry_pa(pte_pfn(pgde), addr, Level::PDPTE));
     if (!(pude & bit::P)) { addr = (addr & ~(kPmd - 1)) + kPmd; continue; }
     const u64 pmde = mem.read64(table_entry_pa(pte_pfn(pude), addr, Level::PDE));
-    if (!(pmde & bit::P)) { addr = (addr & ~(kPt - 1)) + kPt; continue; }
+    // A 2 MiB leaf (a THP) has no PTEs: callers deal with it first (huge_memory.hpp).
+    if (!(pmde & bit::P) || (pmde & bit::PS)) { addr = (addr & ~(kPt - 1)) + kPt; continue; }
     const u64 pt_pfn = pte_pfn(pmde);
     const u64 table_end = (addr & ~(kPt - 1)) + kPt;
     const u64 stop = table_end < end ? table_end : end;

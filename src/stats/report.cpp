@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "kernel/kernel.hpp"
+#include "kernel/page.hpp"
 
 namespace mmusim::stats {
 namespace {
@@ -16,16 +17,35 @@ nlohmann::json tlb_json(const tlb::Tlb& t) {
           {"fills", s.fills}, {"evictions", s.evictions}, {"invalidations", s.invalidations}};
 }
 
-std::string percent(u64 part, u64 whole) {
-  return whole ? fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole)) : "-";
-}
-
-// Resolution kinds in the order the summary lists them.
+// Resolution kinds in the order the reports list them.
 constexpr kernel::Resolution kSummaryKinds[] = {
     kernel::Resolution::AnonymousPage, kernel::Resolution::ZeroPage, kernel::Resolution::CowCopy,
     kernel::Resolution::CowReuse,      kernel::Resolution::PageCache, kernel::Resolution::Spurious,
     kernel::Resolution::Sigsegv,       kernel::Resolution::Sigbus,    kernel::Resolution::Oom};
 static_assert(std::size(kSummaryKinds) == kernel::kResolutionCount, "every fault kind is reported");
+
+nlohmann::json task_json(const kernel::TaskCounters& c) {
+  nlohmann::json by = nlohmann::json::object();
+  for (kernel::Resolution r : kSummaryKinds) by[std::string(kernel::to_string(r))] = c.by_resolution[static_cast<size_t>(r)];
+  return {{"minflt", c.minflt}, {"majflt", c.majflt}, {"automaps", c.automaps},
+          {"fault_cycles", c.fault_cycles}, {"faults", std::move(by)}};
+}
+
+nlohmann::json cycles_json(const std::array<u64, static_cast<size_t>(CycleKind::Count)>& cycles) {
+  nlohmann::json j = nlohmann::json::object();
+  u64 total = 0;
+  for (size_t i = 0; i < cycles.size(); ++i) {
+    j[std::string(kCycleKindNames[i])] = cycles[i];
+    total += cycles[i];
+  }
+  j["total"] = total;
+  return j;
+}
+
+std::string percent(u64 part, u64 whole) {
+  return whole ? fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole)) : "-";
+}
+
 
 }  // namespace
 
@@ -54,10 +74,7 @@ nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::s
                                                  {"max_cycles", f.max_cycles}};
   }
   j["faults"] = std::move(faults);
-  nlohmann::json cycles = nlohmann::json::object();
-  for (size_t i = 0; i < s.cycles.size(); ++i) cycles[std::string(kCycleKindNames[i])] = s.cycles[i];
-  cycles["total"] = s.total_cycles();
-  j["cycles"] = std::move(cycles);
+  j["cycles"] = cycles_json(s.cycles);
   j["simulated_ns"] = cfg.cycles_to_ns(s.total_cycles());
   j["context_switches"] = s.context_switches;
   j["cr3_loads"] = s.cr3_loads;
@@ -67,21 +84,30 @@ nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::s
   if (const kernel::Kernel* k = core.kernel()) {
     nlohmann::json procs = nlohmann::json::object();
     for (std::uint32_t pid : core.known_pids()) {
-      const kernel::TaskCounters& c = k->counters(pid);
-      nlohmann::json by = nlohmann::json::object();
-      for (kernel::Resolution r : kSummaryKinds) by[std::string(kernel::to_string(r))] = c.by_resolution[static_cast<size_t>(r)];
-      procs[std::to_string(pid)] = {{"minflt", c.minflt}, {"majflt", c.majflt}, {"automaps", c.automaps},
-                                    {"fault_cycles", c.fault_cycles}, {"faults", std::move(by)},
-                                    {"alive", k->exists(pid)}};
+      nlohmann::json t = task_json(k->counters(pid));
+      t["alive"] = k->exists(pid);
+      procs[std::to_string(pid)] = std::move(t);
     }
     j["processes"] = std::move(procs);
+    // Memory the modelled kernel holds at the end of the run, in 4 KiB frames (the
+    // zero page, page tables, anonymous pages and page caches), and its peak: what
+    // kernel.cow=eager and lazy copy-on-write are compared by.
+    j["kernel"] = {{"frames_in_use", k->frames().in_use()},
+                   {"page_cache_frames", k->page_cache_frames()},
+                   {"peak_frames_in_use", k->frames().peak_in_use()}};
   }
   nlohmann::json phases = nlohmann::json::array();
   for (const Phase& p : s.phases) {
-    nlohmann::json minflt = nlohmann::json::object();
-    for (const auto& [pid, n] : p.minflt) minflt[std::to_string(pid)] = n;
-    phases.push_back({{"name", p.name}, {"start_line", p.start_line}, {"accesses", p.accesses},
-                      {"cycles", p.end_cycles - p.start_cycles}, {"minflt", std::move(minflt)}});
+    nlohmann::json tasks = nlohmann::json::object();
+    for (const auto& [pid, c] : p.tasks) tasks[std::to_string(pid)] = task_json(c);
+    phases.push_back({{"name", p.name},
+                      {"start_line", p.start_line},
+                      {"accesses", p.counters.accesses},
+                      {"translations", p.counters.translations},
+                      {"tlb_hits", p.counters.tlb_hits},
+                      {"page_faults", p.counters.page_faults},
+                      {"cycles", cycles_json(p.counters.cycles)},
+                      {"processes", std::move(tasks)}});
   }
   j["phases"] = std::move(phases);
   j["physical_memory"] = {{"resident_frames", sys.store().resident_frames()},
@@ -117,6 +143,9 @@ void print_summary(std::ostream& out, const hw::System& sys, const std::string& 
         kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kernel::to_string(r), f.count);
     }
     out << fmt::format("faults        {}\n", kinds);
+    const kernel::Kernel& k = *core.kernel();
+    out << fmt::format("memory        {} frames in use ({} in page caches), peak {}\n", k.frames().in_use(),
+                       k.page_cache_frames(), k.frames().peak_in_use());
   }
   std::string parts;
   for (size_t i = 0; i < s.cycles.size(); ++i)
@@ -126,6 +155,21 @@ void print_summary(std::ostream& out, const hw::System& sys, const std::string& 
   if (s.expectations)
     out << fmt::format("expectations  {} checked, {} failed\n", s.expectations, s.expectations_failed);
   if (s.skipped) out << fmt::format("skipped       {} lines (--keep-going)\n", s.skipped);
+
+  // Phases, when the trace marks any: what each one cost, and each task's faults.
+  if (s.phases.size() > 1) {
+    out << "phases (mark)\n";
+    for (const Phase& p : s.phases) {
+      u64 cycles = 0;
+      for (u64 c : p.counters.cycles) cycles += c;
+      std::string faults;
+      for (const auto& [pid, c] : p.tasks)
+        if (c.minflt) faults += fmt::format("{}pid {}: {}", faults.empty() ? "" : ", ", pid, c.minflt);
+      out << fmt::format("  line {:<6} {:>9} accesses {:>11} cycles  minflt {:<14} {}\n", p.start_line,
+                         p.counters.accesses, cycles, faults.empty() ? "0" : faults,
+                         p.name.empty() ? "(start)" : "\"" + p.name + "\"");
+    }
+  }
 
   // The first fault of each kind, with the kernel path that handled it, innermost
   // first as a kernel stack trace reads, and the cost steps that add up to its total.

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "kernel/fault_record.hpp"
+#include "kernel/kernel.hpp"
 
 namespace mmusim::stats {
 
@@ -34,14 +34,34 @@ struct FaultKindStats {
   u64 max_cycles = 0;
 };
 
-// One phase of the run, from a `mark` to the next (the first starts at line 1).
+// A task's counters over an interval: `now - base`, field by field.
+inline kernel::TaskCounters subtract(const kernel::TaskCounters& now, const kernel::TaskCounters& base) {
+  kernel::TaskCounters d;
+  d.minflt = now.minflt - base.minflt;
+  d.majflt = now.majflt - base.majflt;
+  for (unsigned i = 0; i < kernel::kResolutionCount; ++i) d.by_resolution[i] = now.by_resolution[i] - base.by_resolution[i];
+  d.automaps = now.automaps - base.automaps;
+  d.fault_cycles = now.fault_cycles - base.fault_cycles;
+  return d;
+}
+
+// The run-wide counters a phase reports as differences.
+struct PhaseCounters {
+  u64 accesses = 0;
+  u64 translations = 0;
+  u64 tlb_hits = 0;
+  u64 page_faults = 0;
+  std::array<u64, static_cast<size_t>(CycleKind::Count)> cycles{};
+};
+
+// One phase of the run, from a `mark` to the next (the first starts at line 1):
+// every counter of the run and of each task, over the phase.
 struct Phase {
   std::string name;
   u64 start_line = 0;
-  u64 start_cycles = 0;
-  u64 end_cycles = 0;
-  u64 accesses = 0;
-  std::map<std::uint32_t, u64> minflt;   // per PID, faults in this phase
+  PhaseCounters start;                            // the run's counters when it began
+  PhaseCounters counters;                         // what happened during it (set when it ends)
+  std::map<std::uint32_t, kernel::TaskCounters> tasks;  // per PID, during it
 };
 
 struct RunStats {
@@ -62,6 +82,10 @@ struct RunStats {
   std::array<u64, static_cast<size_t>(CycleKind::Count)> cycles{};
   std::array<FaultKindStats, kernel::kResolutionCount> faults{};  // by kernel::Resolution
   std::vector<Phase> phases;
+
+  PhaseCounters phase_counters() const {
+    return {accesses, translations, tlb_hits, page_faults, cycles};
+  }
 
   u64 total_cycles() const {
     u64 t = 0;
