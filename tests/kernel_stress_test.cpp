@@ -81,12 +81,6 @@ constexpr Pid kBallastPid = 1000000;
 constexpr u64 kBallastBase = 0x500000000000ull;
 constexpr std::size_t kMaxThreads = 3;
 
-// The logic_error of a kernel bug found by this test (free_pgtables, called per
-// VMA by do_munmap, frees a PMD or PUD table while a PTE table under it, that
-// another VMA of the same munmap spans, is still there). A seed that hits it is
-// skipped, not failed, until the fix; every other exception fails the seed.
-constexpr const char* kKnownMunmapBug = "freeing a page table that still has entries";
-
 const char* op_name(AccessType t) {
   return t == AccessType::Read ? "r" : t == AccessType::Write ? "w" : "x";
 }
@@ -577,19 +571,6 @@ TEST_P(KernelStress, RandomEventsKeepDataAndInvariants) {
     SCOPED_TRACE(fmt::format("seed {} event {}", sc.seed, event_));
     try {
       step();
-    } catch (const std::logic_error& e) {
-      if (std::string(e.what()).find(kKnownMunmapBug) != std::string::npos) {
-        // Reported; the run cannot go on from a half-done munmap.
-        const std::string path =
-            log_.write(::testing::TempDir() + fmt::format("kernel_stress_{}.trace", sc.name));
-        kernel.reset();  // its state is torn: no invariant check at TearDown
-        GTEST_SKIP() << fmt::format(
-            "BUG: seed {} event {}: munmap of several VMAs freed an upper page table before the lower "
-            "tables it still points to ({}); see KernelBadEvents.MunmapAcrossPageTablesFreesTablesInOrder. "
-            "The run as a trace: {}",
-            sc.seed, event_, e.what(), path);
-      }
-      ADD_FAILURE() << "the kernel threw: " << e.what();
     } catch (const std::exception& e) {
       ADD_FAILURE() << "the kernel threw: " << e.what();
     }
@@ -657,7 +638,7 @@ TEST_P(KernelStress, RandomEventsKeepDataAndInvariants) {
 INSTANTIATE_TEST_SUITE_P(Seeds, KernelStress,
                          ::testing::Values(StressCase{"seed1", 1, 4000, 64ull << 20, false},
                                            StressCase{"seed2", 2, 4000, 64ull << 20, false},
-                                           StressCase{"seed3", 3, 4000, 64ull << 20, false},  // hits the munmap bug
+                                           StressCase{"seed3", 3, 4000, 64ull << 20, false},  // found the free_pgtables bug
                                            StressCase{"seed5", 5, 4000, 64ull << 20, false},
                                            StressCase{"seed9", 9, 4000, 64ull << 20, false},
                                            StressCase{"oom_seed5", 5, 3000, 1ull << 20, true, 170},

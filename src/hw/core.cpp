@@ -71,8 +71,10 @@ void Core::run() {
       try {
         execute(ev);
         commit_time();
-      } catch (const std::logic_error&) {
-        throw;  // a bug in the model, never an input problem: stop
+      } catch (const std::logic_error& e) {
+        // A bug in the model, never an input problem: stop even with --keep-going,
+        // but say which line of the trace brought it out.
+        throw std::logic_error(fmt::format("{}:{}: internal error: {}", events_.name(), ev.line, e.what()));
       } catch (const std::exception& e) {
         // Kernel refusals, impossible events: one line naming the trace line.
         std::string what = fmt::format("{}:{}: error: {}", events_.name(), ev.line, e.what());
@@ -262,15 +264,14 @@ void Core::execute_os_event(const Event& ev) {
   // An exit, exec or kill can end this CPU's task as a side effect (exec and a
   // fatal signal end the whole thread group): then the CPU runs nothing.
   if (pid_ != 0 && !k.exists(pid_)) task_gone(pid_);
-  if (out_.check) check_kernel(ev);
+  if (out_.check) check_kernel();
 }
 
-void Core::check_kernel(const Event& ev) {
+void Core::check_kernel() {
   if (!kernel_) return;
   const std::vector<std::string> problems = kernel_->check_invariants();
   if (!problems.empty())
-    throw std::logic_error(fmt::format("{}:{}: invariant violated after this line: {}", events_.name(), ev.line,
-                                       problems.front()));
+    throw std::logic_error(fmt::format("invariant violated after this line: {}", problems.front()));
 }
 
 // ---- bare mode -----------------------------------------------------------------

@@ -96,7 +96,7 @@ class Core : public sc_core::sc_module, public kernel::TlbFlusher {
   std::uint32_t current_pid(const traces::Event& ev);
   void load_task(std::uint32_t pid);
   void task_gone(std::uint32_t pid);
-  void check_kernel(const traces::Event& ev);
+  void check_kernel();
 
   // Charges cycles to a kind; commit_time() then advances local time by everything
   // charged since the last commit and synchronises when the quantum is used up.

@@ -180,13 +180,14 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
   record_.clear();
   os().exc_page_fault(pid, f.cr2, f.error_code, record_);
   advance(stats::CycleKind::Kernel, record_.total_cycles);
+  stats_.huge_faults += record_.huge;
   auto& fk = stats_.faults[static_cast<size_t>(record_.resolution)];
   ++fk.count;
   fk.cycles += record_.total_cycles;
   fk.max_cycles = std::max(fk.max_cycles, record_.total_cycles);
   if (!examples_.count(record_.resolution)) examples_[record_.resolution] = {ev.line, pid, record_};
   log_fault(ev, record_);
-  if (out_.check) check_kernel(ev);
+  if (out_.check) check_kernel();
 
   if (is_kill(record_.resolution)) {
     ++stats_.signals;

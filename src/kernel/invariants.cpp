@@ -23,6 +23,14 @@ struct Checker {
   std::set<const File*> objects;         // every live page cache: mapped, or named
   ThpChecker thp{k};                       // THP leaves and large folios (huge_memory_check.cpp)
 
+  // The processes whose address space `mm` is, for a report a user can act on.
+  std::string who(const Mm& mm) const {
+    std::string pids;
+    for (const auto& [pid, t] : k.tasks)
+      if (t.mm == &mm) pids += fmt::format("{}{}", pids.empty() ? "" : ",", pid);
+    return pids.empty() ? fmt::format("mm {} (no live task)", mm.id()) : fmt::format("pid {}", pids);
+  }
+
   template <class... Args>
   void fail(fmt::format_string<Args...> f, Args&&... args) {
     errors.push_back(fmt::format(f, std::forward<Args>(args)...));
@@ -30,32 +38,32 @@ struct Checker {
 
   void table(u64 pfn, const Mm& mm) {
     ++tables[pfn];
-    if (!k.frames.allocated(pfn)) return fail("mm {}: page table {:#x} is a free frame", mm.id(), pfn);
-    if (!k.frames.page(pfn).pagetable) fail("mm {}: page table {:#x} lacks PageTable", mm.id(), pfn);
+    if (!k.frames.allocated(pfn)) return fail("{}: page table {:#x} is a free frame", who(mm), pfn);
+    if (!k.frames.page(pfn).pagetable) fail("{}: page table {:#x} lacks PageTable", who(mm), pfn);
   }
 
   void leaf(const Mm& mm, u64 va, u64 pte, u64& anon, u64& shmem, u64& file) {
     const Vma* vma = mm.vma_lookup(va);
-    if (!vma) return fail("mm {}: PTE {:#x} at {:#x} outside every VMA", mm.id(), pte, va);
-    if (!pte_present(pte)) return fail("mm {}: non-present, non-none PTE {:#x} at {:#x}", mm.id(), pte, va);
+    if (!vma) return fail("{}: PTE {:#x} at {:#x} outside every VMA", who(mm), pte, va);
+    if (!pte_present(pte)) return fail("{}: non-present, non-none PTE {:#x} at {:#x}", who(mm), pte, va);
     if (pte_protnone(pte) != !vma->is_accessible())
-      fail("mm {}: PTE {:#x} at {:#x}: PROT_NONE disagrees with the VMA", mm.id(), pte, va);
+      fail("{}: PTE {:#x} at {:#x}: PROT_NONE disagrees with the VMA", who(mm), pte, va);
     if ((pte & bit::P) && pte_exec(pte) != ((vma->vm_flags & VM_EXEC) != 0))
-      fail("mm {}: PTE {:#x} at {:#x}: XD disagrees with VM_EXEC", mm.id(), pte, va);
+      fail("{}: PTE {:#x} at {:#x}: XD disagrees with VM_EXEC", who(mm), pte, va);
     if (pte_write(pte) && !(vma->vm_flags & VM_WRITE))
-      fail("mm {}: PTE {:#x} at {:#x} writable in a VMA without VM_WRITE", mm.id(), pte, va);
-    if ((pte & bit::P) && !(pte & bit::US)) fail("mm {}: user PTE {:#x} at {:#x} lacks US", mm.id(), pte, va);
+      fail("{}: PTE {:#x} at {:#x} writable in a VMA without VM_WRITE", who(mm), pte, va);
+    if ((pte & bit::P) && !(pte & bit::US)) fail("{}: user PTE {:#x} at {:#x} lacks US", who(mm), pte, va);
     const u64 pfn = pte_pfn(pte);
     if (pte_special(pte)) {
-      if (pfn != k.zero_pfn) fail("mm {}: special PTE at {:#x} is not the zero page", mm.id(), va);
-      if (pte_write(pte)) fail("mm {}: zero page writable at {:#x}", mm.id(), va);
-      if (vma->is_shared()) fail("mm {}: zero page in a shared mapping at {:#x}", mm.id(), va);
+      if (pfn != k.zero_pfn) fail("{}: special PTE at {:#x} is not the zero page", who(mm), va);
+      if (pte_write(pte)) fail("{}: zero page writable at {:#x}", who(mm), va);
+      if (vma->is_shared()) fail("{}: zero page in a shared mapping at {:#x}", who(mm), va);
       return;
     }
     ++mappings[pfn];
-    if (!k.frames.allocated(pfn)) return fail("mm {}: {:#x} maps free frame {:#x}", mm.id(), va, pfn);
+    if (!k.frames.allocated(pfn)) return fail("{}: {:#x} maps free frame {:#x}", who(mm), va, pfn);
     const Page& p = k.frames.page(pfn);
-    if (p.pagetable || p.zero) return fail("mm {}: {:#x} maps kernel frame {:#x}", mm.id(), va, pfn);
+    if (p.pagetable || p.zero) return fail("{}: {:#x} maps kernel frame {:#x}", who(mm), va, pfn);
     if (p.compound) thp.pte(mm, pfn);
     if (!p.anon) {
       // A page-cache page: the VMA's file's page at this offset, in private file
@@ -65,18 +73,18 @@ struct Checker {
       const File* f = vma->vm_file.get();
       auto it = f ? f->pages.find(vma->pgoff_of(va)) : std::map<u64, u64>::const_iterator{};
       if (!p.pagecache || !f || it == f->pages.end() || it->second != pfn)
-        fail("mm {}: {:#x} maps {:#x}, not its page-cache page", mm.id(), va, pfn);
+        fail("{}: {:#x} maps {:#x}, not its page-cache page", who(mm), va, pfn);
       if (pte_write(pte) && !vma->is_shared())
-        fail("mm {}: page-cache page {:#x} writable in the private mapping at {:#x}", mm.id(), pfn, va);
+        fail("{}: page-cache page {:#x} writable in the private mapping at {:#x}", who(mm), pfn, va);
       if (pte_write(pte) && !pte_dirty(pte) && vma_wants_writenotify(*vma))
-        fail("mm {}: clean writable PTE at {:#x} in a write-notify mapping", mm.id(), va);
+        fail("{}: clean writable PTE at {:#x} in a write-notify mapping", who(mm), va);
     } else {
       ++anon;
-      if (vma->is_shared()) fail("mm {}: anonymous page {:#x} in the shared mapping at {:#x}", mm.id(), pfn, va);
-      if (!p.anon) fail("mm {}: private {:#x} maps non-anonymous frame {:#x}", mm.id(), va, pfn);
+      if (vma->is_shared()) fail("{}: anonymous page {:#x} in the shared mapping at {:#x}", who(mm), pfn, va);
+      if (!p.anon) fail("{}: private {:#x} maps non-anonymous frame {:#x}", who(mm), va, pfn);
       if (pte_write(pte) && !p.anon_exclusive)
-        fail("mm {}: writable PTE at {:#x} maps a non-exclusive page {:#x}", mm.id(), va, pfn);
-      if (!vma->anon_vma) fail("mm {}: anonymous page at {:#x} in a VMA without anon_vma", mm.id(), va);
+        fail("{}: writable PTE at {:#x} maps a non-exclusive page {:#x}", who(mm), va, pfn);
+      if (!vma->anon_vma) fail("{}: anonymous page at {:#x} in a VMA without anon_vma", who(mm), va);
     }
   }
 
@@ -89,12 +97,12 @@ struct Checker {
     for (u64 i = 0; i < 512; ++i) {
       const u64 e4 = mem.read64((mm.pgd_pfn() << 12) + 8 * i);
       if (!e4) continue;
-      if (e4 != pfn_pte(pte_pfn(e4), _PAGE_TABLE)) fail("mm {}: PML4E {} = {:#x}", mm.id(), i, e4);
+      if (e4 != pfn_pte(pte_pfn(e4), _PAGE_TABLE)) fail("{}: PML4E {} = {:#x}", who(mm), i, e4);
       table(pte_pfn(e4), mm);
       for (u64 j = 0; j < 512; ++j) {
         const u64 e3 = mem.read64((pte_pfn(e4) << 12) + 8 * j);
         if (!e3) continue;
-        if (e3 != pfn_pte(pte_pfn(e3), _PAGE_TABLE)) fail("mm {}: PDPTE {}/{} = {:#x}", mm.id(), i, j, e3);
+        if (e3 != pfn_pte(pte_pfn(e3), _PAGE_TABLE)) fail("{}: PDPTE {}/{} = {:#x}", who(mm), i, j, e3);
         table(pte_pfn(e3), mm);
         for (u64 l = 0; l < 512; ++l) {
           const u64 e2 = mem.read64((pte_pfn(e3) << 12) + 8 * l);
@@ -103,7 +111,7 @@ struct Checker {
             thp.pmd(mm, (i << 39) | (j << 30) | (l << 21), e2, anon, errors);
             continue;
           }
-          if (e2 != pfn_pte(pte_pfn(e2), _PAGE_TABLE)) fail("mm {}: PDE {}/{}/{} = {:#x}", mm.id(), i, j, l, e2);
+          if (e2 != pfn_pte(pte_pfn(e2), _PAGE_TABLE)) fail("{}: PDE {}/{}/{} = {:#x}", who(mm), i, j, l, e2);
           table(pte_pfn(e2), mm);
           for (u64 n = 0; n < 512; ++n) {
             const u64 pte = mem.read64((pte_pfn(e2) << 12) + 8 * n);
@@ -114,12 +122,12 @@ struct Checker {
     }
     for (const auto& [haddr, pt] : mm.pmd_huge_pte) table(pt, mm);  // deposited with THPs
     thp.deposits(mm, errors);
-    if (anon != mm.rss_anon) fail("mm {}: rss_anon {} but {} anonymous PTEs", mm.id(), mm.rss_anon, anon);
-    if (shmem != mm.rss_shmem) fail("mm {}: rss_shmem {} but {} shmem PTEs", mm.id(), mm.rss_shmem, shmem);
-    if (file != mm.rss_file) fail("mm {}: rss_file {} but {} file PTEs", mm.id(), mm.rss_file, file);
+    if (anon != mm.rss_anon) fail("{}: rss_anon {} but {} anonymous PTEs", who(mm), mm.rss_anon, anon);
+    if (shmem != mm.rss_shmem) fail("{}: rss_shmem {} but {} shmem PTEs", who(mm), mm.rss_shmem, shmem);
+    if (file != mm.rss_file) fail("{}: rss_file {} but {} file PTEs", who(mm), mm.rss_file, file);
     unsigned users = 0;
     for (const auto& [pid, t] : k.tasks) users += t.mm == &mm;
-    if (users != mm.users) fail("mm {}: mm_users {} but {} tasks", mm.id(), mm.users, users);
+    if (users != mm.users) fail("{}: mm_users {} but {} tasks", who(mm), mm.users, users);
   }
 
   void frames() {

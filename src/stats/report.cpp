@@ -73,6 +73,7 @@ nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::s
     faults[std::string(kernel::to_string(r))] = {{"count", f.count}, {"cycles", f.cycles},
                                                  {"max_cycles", f.max_cycles}};
   }
+  faults["pmd_level"] = s.huge_faults;
   j["faults"] = std::move(faults);
   j["cycles"] = cycles_json(s.cycles);
   j["simulated_ns"] = cfg.cycles_to_ns(s.total_cycles());
@@ -142,6 +143,7 @@ void print_summary(std::ostream& out, const hw::System& sys, const std::string& 
       if (f.count || always)
         kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kernel::to_string(r), f.count);
     }
+    if (s.huge_faults) kinds += fmt::format(" ({} at PMD level: 2 MiB)", s.huge_faults);
     out << fmt::format("faults        {}\n", kinds);
     const kernel::Kernel& k = *core.kernel();
     out << fmt::format("memory        {} frames in use ({} in page caches), peak {}\n", k.frames().in_use(),

@@ -73,6 +73,7 @@ struct RunStats {
   u64 translations = 0;
   u64 tlb_hits = 0;
   u64 page_faults = 0;             // #PF raised by the hardware (OS and bare mode)
+  u64 huge_faults = 0;             // of those, resolved at PMD level (a THP or the huge zero page)
   u64 gp_faults = 0, ss_faults = 0;
   u64 context_switches = 0;
   u64 cr3_loads = 0;
