@@ -7,61 +7,23 @@
 // kernel_bad_events_test.cpp.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "cli_support.hpp"
+
 namespace {
 
+using cli_test::Result;
 namespace fs = std::filesystem;
 
-struct Result {
-  int status;
-  std::string out;  // stdout
-  std::string err;  // stderr
-
-  // The lines of stderr that contain `what`.
-  std::vector<std::string> err_lines(const std::string& what) const {
-    std::vector<std::string> lines;
-    std::istringstream in(err);
-    for (std::string l; std::getline(in, l);)
-      if (l.find(what) != std::string::npos) lines.push_back(l);
-    return lines;
-  }
-  std::string all() const { return "stdout:\n" + out + "stderr:\n" + err; }
-};
-
-class CliErrors : public ::testing::Test {
+class CliErrors : public cli_test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("mmusim_cli_errors_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // Writes the trace as t.trace and runs `mmusim run --quiet --check [extra] t.trace`,
-  // stdout and stderr apart.
+  // Writes the trace as t.trace and runs `mmusim run --quiet --check [extra] t.trace`.
   Result run(const std::string& trace, const std::string& extra = "") {
-    const fs::path t = dir_ / "t.trace", err = dir_ / "stderr.txt";
-    std::ofstream(t) << trace;
-    const std::string cmd = std::string(MMUSIM_BINARY) + " run --quiet --check " + extra + " " + t.string() + " 2>" +
-                            err.string();
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    std::array<char, 4096> buf{};
-    while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-    const int raw = p ? pclose(p) : -1;
-    std::ifstream e(err);
-    return {WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw), out,
-            std::string((std::istreambuf_iterator<char>(e)), {})};
+    return mmusim("run --quiet --check " + extra + " " + write("t.trace", trace));
   }
 
   // A refused event: exit 2, and stderr is exactly one line, the error at `line`.
@@ -72,7 +34,6 @@ class CliErrors : public ::testing::Test {
     EXPECT_EQ(r.err, want) << r.all();
   }
 
-  fs::path dir_;
 };
 
 // Not MAP_FIXED over an existing mapping: refused, the run stops at that line.

@@ -3,12 +3,8 @@
 // exit, never a crash.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
 #include <algorithm>
-#include <array>
 #include <cctype>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -16,40 +12,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_support.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status;
-  std::string output;  // stdout and stderr
-};
+using cli_test::Result;
 
-Result mmusim(const std::string& args) {
-  const std::string cmd = std::string(MMUSIM_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int raw = p ? pclose(p) : -1;
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw), out};
-}
-
-class Cli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("mmusim_cli_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string write(const std::string& name, const std::string& text) {
-    const fs::path p = dir_ / name;
-    std::ofstream(p) << text;
-    return p.string();
-  }
-  fs::path dir_;
-};
+class Cli : public cli_test::TempDirTest {};
 
 std::string example(const char* name) { return std::string(MMUSIM_EXAMPLES) + "/" + name; }
 
@@ -201,7 +172,7 @@ TEST_F(Cli, StatsAndLogsAreWritten) {
 
 // Every example and conformance trace carries its own expectations (physical
 // addresses, error codes, values, fault counts): each must run clean.
-class TraceFile : public ::testing::TestWithParam<std::string> {};
+class TraceFile : public cli_test::TempDirTest, public ::testing::WithParamInterface<std::string> {};
 
 TEST_P(TraceFile, RunsWithEveryExpectationMet) {
   const Result r = mmusim("run --quiet --check " + GetParam());
