@@ -1,13 +1,43 @@
 #include "mmu/page_walker.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
 namespace mmusim::mmu {
 
 PageWalker::PageWalker(sc_core::sc_module_name name, sc_core::sc_time clock_period)
-    : sc_module(name), socket("socket"), period_(clock_period) {}
+    : sc_module(name), socket("socket"), period_(clock_period) {
+  socket.register_invalidate_direct_mem_ptr(this, &PageWalker::invalidate_direct_mem_ptr);
+}
+
+void PageWalker::invalidate_direct_mem_ptr(sc_dt::uint64 start, sc_dt::uint64 end) {
+  for (DmiSlot& slot : dmi_)
+    if (slot.bytes && (slot.frame << 12) <= end && ((slot.frame << 12) | 0xFFF) >= start) slot = DmiSlot{};
+}
+
+unsigned char* PageWalker::dmi_frame(u64 pa) {
+  const u64 frame = pa >> 12;
+  DmiSlot& slot = dmi_[frame % kDmiSlots];
+  if (slot.frame == frame) return slot.bytes;
+  // TLM-2.0 LT practice: ask for DMI only once a transaction's response allowed it.
+  if (!dmi_hinted_) return nullptr;
+  tlm::tlm_generic_payload tx;
+  tx.set_address(frame << 12);
+  tx.set_command(tlm::TLM_READ_COMMAND);
+  tlm::tlm_dmi dmi;
+  // Only a grant of exactly this frame, readable and writable, is kept: anything
+  // else goes through b_transport.
+  if (!socket->get_direct_mem_ptr(tx, dmi) || !dmi.is_read_write_allowed() ||
+      dmi.get_start_address() != (frame << 12) || dmi.get_end_address() != ((frame << 12) | 0xFFF))
+    return nullptr;
+  dmi_read_latency_ = dmi.get_read_latency();
+  dmi_write_latency_ = dmi.get_write_latency();
+  slot.frame = frame;
+  slot.bytes = dmi.get_dmi_ptr();
+  return slot.bytes;
+}
 
 void PageWalker::transact(tlm::tlm_command cmd, u64 pa, u64& data) {
   tx_.set_command(cmd);
@@ -19,6 +49,7 @@ void PageWalker::transact(tlm::tlm_command cmd, u64 pa, u64& data) {
   tx_.set_dmi_allowed(false);
   tx_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
   socket->b_transport(tx_, delay_);
+  if (tx_.is_dmi_allowed()) dmi_hinted_ = true;
   if (tx_.is_response_error())
     // The walker only reads entries at addresses below 2^MAXPHYADDR (bits 51:M of
     // every entry it follows are reserved), so an error here is a wiring bug.
@@ -28,8 +59,14 @@ void PageWalker::transact(tlm::tlm_command cmd, u64 pa, u64& data) {
 
 u64 PageWalker::load64(u64 pa) {
   u64 v = 0;
-  transact(tlm::TLM_READ_COMMAND, pa, v);
   ++stats_.loads;
+  if (unsigned char* frame = dmi_frame(pa)) {
+    std::memcpy(&v, frame + (pa & 0xFFF), sizeof v);  // entries are 8-byte aligned
+    delay_ += dmi_read_latency_;
+    ++stats_.dmi_loads;
+    return v;
+  }
+  transact(tlm::TLM_READ_COMMAND, pa, v);
   return v;
 }
 
@@ -37,6 +74,15 @@ bool PageWalker::cmpxchg64(u64 pa, u64 expected, u64 desired) {
   // A locked RMW: nothing else runs between the read and the write on this thread,
   // and other initiators only run when this thread yields.
   u64 current = 0;
+  if (unsigned char* frame = dmi_frame(pa)) {
+    std::memcpy(&current, frame + (pa & 0xFFF), sizeof current);
+    delay_ += dmi_read_latency_;
+    if (current != expected) return false;
+    std::memcpy(frame + (pa & 0xFFF), &desired, sizeof desired);
+    delay_ += dmi_write_latency_;
+    ++stats_.ad_writes;
+    return true;
+  }
   transact(tlm::TLM_READ_COMMAND, pa, current);
   if (current != expected) return false;
   transact(tlm::TLM_WRITE_COMMAND, pa, desired);

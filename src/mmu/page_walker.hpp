@@ -16,10 +16,15 @@ struct WalkStats {
   std::uint64_t walks = 0;
   std::uint64_t loads = 0;        // entry reads
   std::uint64_t ad_writes = 0;    // A/D read-modify-writes that changed an entry
+  std::uint64_t dmi_loads = 0;    // entry loads served through DMI
   std::uint64_t cycles = 0;
   std::uint64_t faults = 0;
 };
 
+// Entry loads go through DMI where memory grants it (one 4 KiB frame per grant,
+// remembered in a small direct-mapped table), and through b_transport otherwise;
+// either way a load costs the latency memory states, so timing does not depend on
+// the path. Memory revokes a grant before it frees the frame.
 class PageWalker : public sc_core::sc_module, private PagingMemory {
  public:
   tlm_utils::simple_initiator_socket<PageWalker> socket;
@@ -38,6 +43,19 @@ class PageWalker : public sc_core::sc_module, private PagingMemory {
   u64 load64(u64 pa) override;
   bool cmpxchg64(u64 pa, u64 expected, u64 desired) override;
   void transact(tlm::tlm_command cmd, u64 pa, u64& data);
+  // The bytes of the frame holding `pa` through DMI, or nullptr (then b_transport).
+  unsigned char* dmi_frame(u64 pa);
+  void invalidate_direct_mem_ptr(sc_dt::uint64 start, sc_dt::uint64 end);
+
+  struct DmiSlot {
+    u64 frame = ~0ull;             // pa >> 12, or none
+    unsigned char* bytes = nullptr;
+  };
+  static constexpr unsigned kDmiSlots = 64;  // page-table pages a walk touches stay few
+  DmiSlot dmi_[kDmiSlots];
+  sc_core::sc_time dmi_read_latency_;
+  sc_core::sc_time dmi_write_latency_;
+  bool dmi_hinted_ = false;        // memory marked a transaction DMI-allowed: worth asking
 
   sc_core::sc_time period_;
   sc_core::sc_time delay_;

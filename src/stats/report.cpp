@@ -63,7 +63,7 @@ nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::s
   j["tlb"] = {{"l1d", tlb_json(m.l1d())}, {"l1i", tlb_json(m.l1i())},
               {"rewalks_rights", m.stats().rewalks_rights}, {"rewalks_dirty", m.stats().rewalks_dirty}};
   const mmu::WalkStats& w = m.walker.stats();
-  j["walks"] = {{"count", w.walks}, {"entry_loads", w.loads}, {"ad_writes", w.ad_writes},
+  j["walks"] = {{"count", w.walks}, {"entry_loads", w.loads}, {"dmi_loads", w.dmi_loads}, {"ad_writes", w.ad_writes},
                 {"cycles", w.cycles}, {"faults", w.faults}};
   j["exceptions"] = {{"page_faults", s.page_faults}, {"gp", s.gp_faults}, {"ss", s.ss_faults},
                      {"noncanonical", m.stats().noncanonical}};
