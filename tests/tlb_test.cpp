@@ -112,6 +112,18 @@ TEST(Tlb, RefillOfACachedPageReplacesItInPlace) {
   EXPECT_TRUE(t.lookup(0x0000, 0)->dirty);
 }
 
+// SDM §4.10.4.1 (INVPCID type 0): the individual-address invalidation removes
+// the PCID's non-global entries for the page; a global entry for it may stay.
+TEST(Tlb, InvpcidIndividualAddressKeepsGlobals) {
+  Tlb t("l1d", 64, 4);
+  t.fill(0x401000, 1, page(0x9000), true);
+  t.fill(0x402000, 1, page(0xA000), false);
+  t.invalidate_page_non_global(0x401000, 1);
+  t.invalidate_page_non_global(0x402000, 1);
+  EXPECT_NE(t.lookup(0x401000, 1), nullptr);
+  EXPECT_EQ(t.lookup(0x402000, 1), nullptr);
+}
+
 TEST(Tlb, InvalidateAllRemovesGlobalsToo) {
   Tlb t("l1d", 64, 4);
   t.fill(0x401000, 0, page(0x9000), true);

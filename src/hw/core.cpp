@@ -325,7 +325,10 @@ void Core::execute_bare_event(const Event& ev) {
       // SDM §4.10.4.1 / INVPCID: types 0 and 1 act on one PCID (0 when PCIDE=0).
       const auto pcid = static_cast<mmu::u32>(ev.invpcid_pcid & 0xFFF);
       switch (ev.invpcid_type) {
-        case 0: mmu_.invlpg(ev.addr, pcid); return;  // may also drop globals: allowed
+        case 0:
+          // A non-canonical address raises #GP(0) and invalidates nothing.
+          if (mmu::is_canonical(ev.addr, regs_.cr4_la57)) mmu_.invpcid_address(ev.addr, pcid);
+          return;
         case 1: mmu_.invalidate_pcid(pcid); return;
         case 2: mmu_.invalidate_all(); return;
         case 3: mmu_.invalidate_all_non_global(); return;

@@ -9,6 +9,9 @@ Mmu::Mmu(sc_core::sc_module_name name, const config::Config& cfg, sc_core::sc_ti
       walker("walker", clock_period),
       l1d_("l1d", cfg.tlb.l1d.entries, cfg.tlb.l1d.ways),
       l1i_("l1i", cfg.tlb.l1i.entries, cfg.tlb.l1i.ways),
+      psc_({cfg.psc.pml5e.entries, cfg.psc.pml5e.ways}, {cfg.psc.pml4e.entries, cfg.psc.pml4e.ways},
+           {cfg.psc.pdpte.entries, cfg.psc.pdpte.ways}, {cfg.psc.pde.entries, cfg.psc.pde.ways}),
+      psc_hit_cycles_(cfg.psc.hit_cycles),
       hit_cycles_(cfg.tlb.hit_cycles),
       miss_cycles_(cfg.tlb.miss_cycles) {}
 
@@ -39,14 +42,22 @@ Translated Mmu::translate(const Access& a, const ControlRegs& cr) {
   }
   out.tlb_cycles += miss_cycles_;
   stats_.tlb_cycles += out.tlb_cycles;
-  const PageWalker::Outcome w = walker.walk(a, cr);
-  out.walk_cycles = w.cycles;
+  // The paging-structure caches (SDM §4.10.3.2): start below the lowest cached level,
+  // with the rights the path to it combined; a hit costs psc.hit_cycles.
+  const std::optional<WalkStart> cached = psc_.lookup(a.la, pcid, cr);
+  const WalkStart start = cached ? *cached : walk_start(cr);
+  const PageWalker::Outcome w = walker.walk(a, cr, start);
+  out.walk_cycles = w.cycles + (cached ? psc_hit_cycles_ : 0);
   if (!w.result.ok()) {
-    // A #PF invalidates the entries that would translate its address (SDM §4.10.4.1).
+    // A #PF invalidates the TLB and PSC entries that would translate its address (SDM
+    // §4.10.4.1). invlpg drops every PSC entry of the PCID: more than required, as the
+    // SDM allows, and the simplest correct choice. So the PSC entries a faulting walk
+    // could create (§4.3) would be dropped at once, and none are filled.
     invlpg(a.la, pcid);
     out.fault = w.result.fault;
     return out;
   }
+  psc_.fill(w.result, a.la, pcid, cr, start);
   const Translation& t = w.result.translation;
   tlb.fill(a.la, pcid, t, t.global && cr.cr4_pge);
   out.pa = t.physical(a.la);
@@ -56,21 +67,30 @@ Translated Mmu::translate(const Access& a, const ControlRegs& cr) {
 void Mmu::invlpg(u64 la, u32 pcid) {
   l1d_.invalidate_page(la, pcid);
   l1i_.invalidate_page(la, pcid);
+  psc_.invalidate_pcid(pcid);  // SDM §4.10.4.1: all PSC entries of the PCID, any address
 }
 
 void Mmu::invalidate_pcid(u32 pcid) {
   l1d_.invalidate_pcid(pcid);
   l1i_.invalidate_pcid(pcid);
+  psc_.invalidate_pcid(pcid);
 }
 
 void Mmu::invalidate_all() {
   l1d_.invalidate_all();
   l1i_.invalidate_all();
+  psc_.invalidate_all();
 }
 
 void Mmu::invalidate_all_non_global() {
   l1d_.invalidate_all_non_global();
   l1i_.invalidate_all_non_global();
+  psc_.invalidate_all();  // INVPCID type 3: PSC entries are never global, so all of them go
+}
+
+void Mmu::invpcid_address(u64 la, u32 pcid) {
+  l1d_.invalidate_page_non_global(la, pcid);
+  l1i_.invalidate_page_non_global(la, pcid);
 }
 
 }  // namespace mmusim::mmu

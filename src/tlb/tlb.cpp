@@ -54,16 +54,27 @@ void Tlb::fill(u64 la, u32 pcid, const mmu::Translation& t, bool global) {
   ++stats_.fills;
 }
 
-void Tlb::invalidate_page(u64 la, u32 pcid) {
+template <typename F>
+void Tlb::for_each_match(u64 la, u32 pcid, F&& f) {
   for (unsigned s = 0; s < 3; ++s) {
     if (!(sizes_present_ & (1u << s))) continue;
     const u64 vpn = la >> (12 + 9 * s);
     Entry* set = &entries_[(vpn & set_mask_) * ways_];
     for (unsigned w = 0; w < ways_; ++w) {
       Entry& e = set[w];
-      if (e.valid && e.vpn == vpn && e.size == s && (e.global || e.pcid == pcid)) invalidate(e);
+      if (e.valid && e.vpn == vpn && e.size == s && (e.global || e.pcid == pcid)) f(e);
     }
   }
+}
+
+void Tlb::invalidate_page(u64 la, u32 pcid) {
+  for_each_match(la, pcid, [this](Entry& e) { invalidate(e); });
+}
+
+void Tlb::invalidate_page_non_global(u64 la, u32 pcid) {
+  for_each_match(la, pcid, [this](Entry& e) {
+    if (!e.global) invalidate(e);
+  });
 }
 
 void Tlb::invalidate_pcid(u32 pcid) {

@@ -59,6 +59,9 @@ class Tlb {
   // INVLPG: the entries for the page containing `la` in `pcid`, and global entries
   // for it in any PCID, of any page size (SDM §4.10.4.1).
   void invalidate_page(u64 la, u32 pcid);
+  // INVPCID type 0: the non-global entries for the page containing `la` in `pcid`;
+  // global ones stay (SDM §4.10.4.1, INVPCID).
+  void invalidate_page_non_global(u64 la, u32 pcid);
   // MOV to CR3 without the no-flush hint: every non-global entry of `pcid`.
   void invalidate_pcid(u32 pcid);
   // MOV to CR4 changing PGE, INVPCID type 2: everything, globals included.
@@ -83,6 +86,9 @@ class Tlb {
     bool valid = false;
   };
   void invalidate(Entry& e);
+  // The entries that translate `la` in `pcid` (or globally), of every page size.
+  template <typename F>
+  void for_each_match(u64 la, u32 pcid, F&& f);
 
   std::string name_;
   unsigned ways_;
