@@ -2,6 +2,8 @@
 // §4.10.2 and §4.10.4.1.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "tlb/tlb.hpp"
 
 namespace mmusim::tlb {
@@ -122,6 +124,90 @@ TEST(Tlb, InvpcidIndividualAddressKeepsGlobals) {
   t.invalidate_page_non_global(0x402000, 1);
   EXPECT_NE(t.lookup(0x401000, 1), nullptr);
   EXPECT_EQ(t.lookup(0x402000, 1), nullptr);
+}
+
+// ---- Replacement, against hand-computed sequences: one set of 4 ways, pages
+// A, B, C, ... at 0x0000, 0x1000, ... (entries = ways: every page maps to the set).
+
+constexpr u64 kA = 0x0000, kB = 0x1000, kC = 0x2000, kD = 0x3000, kE = 0x4000, kF = 0x5000, kG = 0x6000;
+
+void fill_abcd(Tlb& t) {
+  for (u64 la : {kA, kB, kC, kD}) t.fill(la, 0, page(0x100000 + la), false);
+}
+
+bool cached(Tlb& t, u64 la) { return t.lookup(la, 0) != nullptr; }
+
+// LRU: fills A B C D, uses A, so the least recently used is B.
+TEST(TlbReplacement, LruEvictsTheLeastRecentlyUsed) {
+  Tlb t("t", 4, 4, Replacement::Lru);
+  fill_abcd(t);
+  ASSERT_TRUE(cached(t, kA));
+  t.fill(kE, 0, page(0x200000), false);
+  EXPECT_FALSE(cached(t, kB));
+  for (u64 la : {kA, kC, kD, kE}) EXPECT_TRUE(cached(t, la)) << la;
+}
+
+// Tree-PLRU, 4 ways: root bit (0: victim in ways 0-1, 1: in ways 2-3), then one
+// bit per pair. Fills A..D in ways 0..3 leave every bit 0 (each use points its
+// path away from itself). Using A sets root=1 and the left pair's bit=1. The
+// victim path is then root=1 → right pair, its bit 0 → way 2: C goes, where LRU
+// would evict B.
+TEST(TlbReplacement, TreePlruFollowsTheTreeBits) {
+  Tlb t("t", 4, 4, Replacement::TreePlru);
+  fill_abcd(t);
+  ASSERT_TRUE(cached(t, kA));
+  t.fill(kE, 0, page(0x200000), false);
+  EXPECT_FALSE(cached(t, kC));
+  for (u64 la : {kA, kB, kD, kE}) EXPECT_TRUE(cached(t, la)) << la;
+}
+
+TEST(TlbReplacement, TreePlruNeedsPowerOfTwoWays) {
+  EXPECT_THROW(Tlb("t", 12, 12, Replacement::TreePlru), std::invalid_argument);
+  EXPECT_NO_THROW(Tlb("t", 12, 12, Replacement::Lru));
+}
+
+// SRRIP (ISCA 2010): fills insert with RRPV 2, a hit sets RRPV 0, the victim is
+// the first way at RRPV 3 after ageing everyone as needed.
+//   fill A B C D  → 2 2 2 2;  hit A, B → 0 0 2 2
+//   fill E: age → 1 1 3 3, C (way 2) goes      → A1 B1 E2 D3
+//   fill F: D (way 3) is at 3                   → A1 B1 E2 F2
+//   fill G: age → 2 2 3 3, E (way 2) goes      → A2 B2 G2 F3
+// The page filled by a scan and never used again (E) leaves before A and B, which
+// were reused; LRU would evict A instead.
+TEST(TlbReplacement, SrripKeepsReusedEntriesAgainstAScan) {
+  Tlb t("t", 4, 4, Replacement::Srrip);
+  fill_abcd(t);
+  ASSERT_TRUE(cached(t, kA));
+  ASSERT_TRUE(cached(t, kB));
+  for (u64 la : {kE, kF, kG}) t.fill(la, 0, page(0x200000 + la), false);
+  for (u64 la : {kC, kD, kE}) EXPECT_FALSE(cached(t, la)) << la;
+  for (u64 la : {kA, kB, kF, kG}) EXPECT_TRUE(cached(t, la)) << la;
+
+  Tlb lru("lru", 4, 4, Replacement::Lru);  // the same sequence under LRU
+  fill_abcd(lru);
+  ASSERT_TRUE(cached(lru, kA));
+  ASSERT_TRUE(cached(lru, kB));
+  for (u64 la : {kE, kF, kG}) lru.fill(la, 0, page(0x200000 + la), false);
+  EXPECT_FALSE(cached(lru, kA));
+  EXPECT_TRUE(cached(lru, kE));
+}
+
+// Random: an invalid way first; then the victims are a function of the seed alone.
+TEST(TlbReplacement, RandomIsDeterministicForASeed) {
+  auto run = [](u64 seed) {
+    Tlb t("t", 4, 4, Replacement::Random, seed);
+    fill_abcd(t);
+    EXPECT_EQ(t.stats().evictions, 0u);  // four fills, four invalid ways
+    std::vector<u64> survivors;
+    for (u64 i = 0; i < 32; ++i) t.fill(0x10000 + i * 0x1000, 0, page(0x300000), false);
+    for (u64 i = 0; i < 32; ++i)
+      if (t.lookup(0x10000 + i * 0x1000, 0)) survivors.push_back(i);
+    return survivors;
+  };
+  const auto a = run(7), b = run(7);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a.size(), 4u);
+  EXPECT_NE(run(7), run(12345)) << "different seeds should give different victims";
 }
 
 TEST(Tlb, InvalidateAllRemovesGlobalsToo) {

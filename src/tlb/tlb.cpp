@@ -4,12 +4,69 @@
 
 namespace mmusim::tlb {
 
-Tlb::Tlb(std::string name, unsigned entries, unsigned ways)
-    : name_(std::move(name)), ways_(ways), set_mask_(0), entries_(entries) {
+Tlb::Tlb(std::string name, unsigned entries, unsigned ways, Replacement policy, u64 seed)
+    : name_(std::move(name)), ways_(ways), set_mask_(0), entries_(entries), policy_(policy),
+      rng_(seed ? seed : 1) {
   const unsigned sets = ways ? entries / ways : 0;
   if (ways == 0 || entries % ways != 0 || sets == 0 || (sets & (sets - 1)) != 0)
     throw std::invalid_argument(name_ + ": entries/ways must be a power-of-two number of sets");
+  if (policy == Replacement::TreePlru && ((ways & (ways - 1)) != 0 || ways > 64))
+    throw std::invalid_argument(name_ + ": tree-PLRU needs a power-of-two number of ways, at most 64");
   set_mask_ = sets - 1;
+  if (policy == Replacement::TreePlru) plru_.assign(sets, 0);
+}
+
+// Tree-PLRU over `ways_` leaves: inner node n has children 2n+1 and 2n+2 (heap
+// order); its bit says which subtree holds the victim (0 left, 1 right). A use
+// points every node on the path away from the way used.
+void Tlb::plru_touch(u64 set_index, unsigned way) {
+  u64& bits = plru_[set_index];
+  unsigned node = 0;
+  for (unsigned span = ways_; span > 1; span /= 2) {
+    const bool right = (way % span) >= span / 2;
+    if (right) bits &= ~(1ull << node);  // used the right half: the victim is on the left
+    else bits |= 1ull << node;
+    node = 2 * node + (right ? 2 : 1);
+  }
+}
+
+unsigned Tlb::victim(u64 set_index) {
+  Entry* set = &entries_[set_index * ways_];
+  for (unsigned w = 0; w < ways_; ++w)
+    if (!set[w].valid) return w;
+  switch (policy_) {
+    case Replacement::Lru: {
+      unsigned v = 0;
+      for (unsigned w = 1; w < ways_; ++w)
+        if (set[w].stamp < set[v].stamp) v = w;
+      return v;
+    }
+    case Replacement::TreePlru: {
+      const u64 bits = plru_[set_index];
+      unsigned node = 0, way = 0;
+      for (unsigned span = ways_; span > 1; span /= 2) {
+        const bool right = bits & (1ull << node);
+        if (right) way += span / 2;
+        node = 2 * node + (right ? 2 : 1);
+      }
+      return way;
+    }
+    case Replacement::Random:
+      // xorshift64 (Marsaglia 2003): cheap, and the same sequence for the same seed.
+      rng_ ^= rng_ << 13;
+      rng_ ^= rng_ >> 7;
+      rng_ ^= rng_ << 17;
+      return static_cast<unsigned>(rng_ % ways_);
+    case Replacement::Srrip:
+      // The first way predicted to be re-referenced in the distant future (RRPV 3);
+      // if there is none, every way ages by one and the search repeats.
+      for (;;) {
+        for (unsigned w = 0; w < ways_; ++w)
+          if (set[w].rrpv >= 3) return w;
+        for (unsigned w = 0; w < ways_; ++w) ++set[w].rrpv;
+      }
+  }
+  return 0;
 }
 
 void Tlb::invalidate(Entry& e) {
@@ -22,28 +79,25 @@ void Tlb::invalidate(Entry& e) {
 void Tlb::fill(u64 la, u32 pcid, const mmu::Translation& t, bool global) {
   const unsigned s = static_cast<unsigned>(t.size);
   const u64 vpn = la >> (12 + 9 * s);
-  Entry* set = &entries_[(vpn & set_mask_) * ways_];
-  Entry* victim = &set[0];
-  for (unsigned w = 0; w < ways_; ++w) {
-    Entry& e = set[w];
-    // The same page is cached at most once: a re-walk replaces the stale entry.
-    if (e.valid && e.vpn == vpn && e.size == s && (e.global || e.pcid == pcid)) {
-      victim = &e;
-      break;
-    }
-    if (!e.valid) {
-      if (victim->valid) victim = &e;
-    } else if (victim->valid && e.stamp < victim->stamp) {
-      victim = &e;
-    }
+  const u64 set_index = vpn & set_mask_;
+  Entry* set = &entries_[set_index * ways_];
+  // The same page is cached at most once: a re-walk replaces the stale entry.
+  unsigned way = ways_;
+  for (unsigned w = 0; w < ways_ && way == ways_; ++w) {
+    const Entry& e = set[w];
+    if (e.valid && e.vpn == vpn && e.size == s && (e.global || e.pcid == pcid)) way = w;
   }
+  if (way == ways_) way = this->victim(set_index);
+  Entry* victim = &set[way];
   if (victim->valid) {
     if (victim->vpn != vpn || victim->size != s) ++stats_.evictions;
     --size_count_[victim->size];
     if (size_count_[victim->size] == 0) sizes_present_ &= ~(1u << victim->size);
   }
   victim->vpn = vpn;
-  victim->stamp = ++clock_;
+  // SRRIP inserts with a long re-reference prediction (RRPV 2), so a line that is
+  // never used again leaves before lines that were (ISCA 2010, §3).
+  victim->rrpv = 2;
   victim->t = t;
   victim->pcid = pcid;
   victim->size = static_cast<unsigned char>(s);
@@ -52,6 +106,7 @@ void Tlb::fill(u64 la, u32 pcid, const mmu::Translation& t, bool global) {
   ++size_count_[s];
   sizes_present_ |= 1u << s;
   ++stats_.fills;
+  if (policy_ != Replacement::Srrip) touch(set_index, way);
 }
 
 template <typename F>

@@ -20,6 +20,16 @@ namespace mmusim::tlb {
 using u64 = std::uint64_t;
 using u32 = std::uint32_t;
 
+// Replacement policies. Every policy fills an invalid way first.
+enum class Replacement : unsigned char {
+  Lru,       // least recently used (timestamps)
+  TreePlru,  // tree pseudo-LRU: ways-1 bits per set, ways a power of two
+  Random,    // a seeded xorshift64: deterministic for a seed
+  Srrip,     // static re-reference interval prediction, 2-bit RRPV, hit priority
+             // (Jaleel et al., "High Performance Cache Replacement Using Re-Reference
+             // Interval Prediction (RRIP)", ISCA 2010)
+};
+
 struct TlbStats {
   u64 hits = 0;
   u64 misses = 0;
@@ -30,7 +40,8 @@ struct TlbStats {
 
 class Tlb {
  public:
-  Tlb(std::string name, unsigned entries, unsigned ways);
+  Tlb(std::string name, unsigned entries, unsigned ways, Replacement policy = Replacement::Lru,
+      u64 seed = 1);
 
   // The translation for `la` in address space `pcid` (or a global one), or nullptr.
   // A hit makes the entry most recently used.
@@ -39,11 +50,12 @@ class Tlb {
       if (!(sizes_present_ & (1u << s))) continue;
       const unsigned shift = 12 + 9 * s;
       const u64 vpn = la >> shift;
-      Entry* set = &entries_[(vpn & set_mask_) * ways_];
+      const u64 set_index = vpn & set_mask_;
+      Entry* set = &entries_[set_index * ways_];
       for (unsigned w = 0; w < ways_; ++w) {
         Entry& e = set[w];
         if (e.valid && e.vpn == vpn && e.size == s && (e.global || e.pcid == pcid)) {
-          e.stamp = ++clock_;
+          touch(set_index, w);
           ++stats_.hits;
           return &e.t;
         }
@@ -70,6 +82,7 @@ class Tlb {
   void invalidate_all_non_global();
 
   const std::string& name() const { return name_; }
+  Replacement policy() const { return policy_; }
   unsigned entries() const { return static_cast<unsigned>(entries_.size()); }
   unsigned ways() const { return ways_; }
   const TlbStats& stats() const { return stats_; }
@@ -79,6 +92,7 @@ class Tlb {
   struct Entry {
     u64 vpn = 0;          // la >> page shift of `size`
     u64 stamp = 0;        // LRU: last use
+    unsigned char rrpv = 0;  // SRRIP: re-reference prediction value, 0 (near) .. 3 (distant)
     mmu::Translation t;
     u32 pcid = 0;
     unsigned char size = 0;  // mmu::PageSize
@@ -86,6 +100,18 @@ class Tlb {
     bool valid = false;
   };
   void invalidate(Entry& e);
+  // The policy's bookkeeping for a hit or a fill of `way` in set `set_index`.
+  void touch(u64 set_index, unsigned way) {
+    switch (policy_) {
+      case Replacement::Lru: entries_[set_index * ways_ + way].stamp = ++clock_; return;
+      case Replacement::TreePlru: plru_touch(set_index, way); return;
+      case Replacement::Srrip: entries_[set_index * ways_ + way].rrpv = 0; return;  // hit priority
+      case Replacement::Random: return;
+    }
+  }
+  void plru_touch(u64 set_index, unsigned way);
+  // The way a fill of set `set_index` replaces (an invalid one if any).
+  unsigned victim(u64 set_index);
   // The entries that translate `la` in `pcid` (or globally), of every page size.
   template <typename F>
   void for_each_match(u64 la, u32 pcid, F&& f);
@@ -97,6 +123,9 @@ class Tlb {
   unsigned sizes_present_ = 0;   // bit s set while an entry of page size s may be valid
   unsigned size_count_[3] = {};
   u64 clock_ = 0;
+  Replacement policy_;
+  std::vector<u64> plru_;   // tree-PLRU: one bit per inner node, per set
+  u64 rng_;                 // Random: xorshift64 state
   TlbStats stats_;
 };
 
