@@ -116,6 +116,15 @@ std::vector<Param> params(Config& c) {
       bind("tlb.l1i.ways", "ways", "L1 instruction TLB associativity", c.tlb.l1i.ways),
       bind("tlb.hit_cycles", "cycles", "L1 TLB hit", c.tlb.hit_cycles),
       bind("tlb.miss_cycles", "cycles", "L1 TLB miss before the walk starts", c.tlb.miss_cycles),
+      bind("psc.pml5e.entries", "entries", "PML5E paging-structure cache entries (0: none)", c.psc.pml5e.entries),
+      bind("psc.pml5e.ways", "ways", "PML5E paging-structure cache associativity", c.psc.pml5e.ways),
+      bind("psc.pml4e.entries", "entries", "PML4E paging-structure cache entries (0: none)", c.psc.pml4e.entries),
+      bind("psc.pml4e.ways", "ways", "PML4E paging-structure cache associativity", c.psc.pml4e.ways),
+      bind("psc.pdpte.entries", "entries", "PDPTE paging-structure cache entries (0: none)", c.psc.pdpte.entries),
+      bind("psc.pdpte.ways", "ways", "PDPTE paging-structure cache associativity", c.psc.pdpte.ways),
+      bind("psc.pde.entries", "entries", "PDE paging-structure cache entries (0: none)", c.psc.pde.entries),
+      bind("psc.pde.ways", "ways", "PDE paging-structure cache associativity", c.psc.pde.ways),
+      bind("psc.hit_cycles", "cycles", "paging-structure cache hit", c.psc.hit_cycles),
       bind("kernel.cost.exception_entry", "cycles", "#PF delivery and kernel entry", k.exception_entry),
       bind("kernel.cost.exception_exit", "cycles", "return to user (IRET)", k.exception_exit),
       bind("kernel.cost.vma_lookup", "cycles", "find the VMA of the address", k.vma_lookup),
@@ -184,6 +193,21 @@ void validate(const Config& c) {
   };
   check_tlb("l1d", c.tlb.l1d);
   check_tlb("l1i", c.tlb.l1i);
+  // A paging-structure cache of 0 entries is disabled; otherwise the TLB rules apply.
+  auto check_psc = [](const char* name, const TlbArrayConfig& t) {
+    if (t.entries == 0) return;
+    if (t.ways == 0)
+      throw ConfigError(fmt::format("psc.{}.ways: must be nonzero when entries is", name));
+    if (t.entries % t.ways != 0)
+      throw ConfigError(fmt::format("psc.{}.ways: {} ways do not divide {} entries", name, t.ways, t.entries));
+    const unsigned sets = t.entries / t.ways;
+    if ((sets & (sets - 1)) != 0)
+      throw ConfigError(fmt::format("psc.{}: {} sets is not a power of two", name, sets));
+  };
+  check_psc("pml5e", c.psc.pml5e);
+  check_psc("pml4e", c.psc.pml4e);
+  check_psc("pdpte", c.psc.pdpte);
+  check_psc("pde", c.psc.pde);
   if (c.mem.maxphyaddr < 32 || c.mem.maxphyaddr > 52)
     throw ConfigError(fmt::format("mem.maxphyaddr: {} is outside 32..52", c.mem.maxphyaddr));
   if (c.mem.size_bytes < (1ull << 20) || c.mem.size_bytes % 4096 != 0)

@@ -44,6 +44,18 @@ struct TlbConfig {
   u64 miss_cycles = 9;            // L1 miss before the walk starts (STLB lookup, §3.2 [assume])
 };
 
+// Paging-structure caches (SDM Vol. 3A §4.10.3): one array per non-leaf level. Intel
+// does not disclose their sizes; §3.2's table gives PML4E 4, PDPTE 4-8, PDE 32 entries
+// for Skylake [assume]; the associativities and PML5E (no LA57 on Skylake) are
+// [assume]. entries = 0 disables that level.
+struct PscConfig {
+  TlbArrayConfig pml5e{2, 2};
+  TlbArrayConfig pml4e{4, 4};
+  TlbArrayConfig pdpte{4, 4};
+  TlbArrayConfig pde{32, 4};
+  u64 hit_cycles = 1;             // a PSC hit, paid once per walk that skips levels [assume]
+};
+
 // Cost of each step of the modelled kernel fault path, in core cycles. First-cut
 // values; with them the fault totals (page-table allocation aside) are: zero-page
 // read 1,750 (§3.2 Skylake column: ~1,800), zero-fill write 3,100 (~3,500), COW
@@ -93,6 +105,7 @@ struct Config {
   CoreConfig core;
   MemoryConfig mem;
   TlbConfig tlb;
+  PscConfig psc;
   KernelConfig kernel;
 
   u64 ns_to_cycles(double ns) const { return static_cast<u64>(ns * core.frequency_ghz + 0.5); }

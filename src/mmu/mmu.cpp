@@ -91,6 +91,9 @@ void Mmu::invalidate_all_non_global() {
 void Mmu::invpcid_address(u64 la, u32 pcid) {
   l1d_.invalidate_page_non_global(la, pcid);
   l1i_.invalidate_page_non_global(la, pcid);
+  // SDM §4.10.4.1 (INVPCID type 0): also the PSC entries of the PCID; as for INVLPG,
+  // all of them, since a PSC entry is shared by many pages.
+  psc_.invalidate_pcid(pcid);
 }
 
 }  // namespace mmusim::mmu

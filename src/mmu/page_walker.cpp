@@ -91,9 +91,18 @@ bool PageWalker::cmpxchg64(u64 pa, u64 expected, u64 desired) {
 }
 
 PageWalker::Outcome PageWalker::walk(const Access& a, const ControlRegs& cr) {
+  return walk(a, cr, walk_start(cr));
+}
+
+PageWalker::Outcome PageWalker::walk(const Access& a, const ControlRegs& cr, const WalkStart& start) {
   delay_ = sc_core::SC_ZERO_TIME;
   Outcome out;
-  out.result = mmu::walk(*this, a, cr);
+  out.result = mmu::walk(*this, a, cr, start);
+  const auto top = static_cast<unsigned>(top_level(cr.cr4_la57));
+  if (const auto at = static_cast<unsigned>(start.level); at < top) {
+    stats_.levels_skipped += top - at;
+    ++stats_.partial_walks;
+  }
   out.cycles = static_cast<std::uint64_t>(std::llround(delay_ / period_));
   ++stats_.walks;
   stats_.cycles += out.cycles;

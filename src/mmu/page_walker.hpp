@@ -19,6 +19,8 @@ struct WalkStats {
   std::uint64_t dmi_loads = 0;    // entry loads served through DMI
   std::uint64_t cycles = 0;
   std::uint64_t faults = 0;
+  std::uint64_t levels_skipped = 0;  // levels not read because a walk started part-way (PSC hit)
+  std::uint64_t partial_walks = 0;   // walks that started part-way
 };
 
 // Entry loads go through DMI where memory grants it (one 4 KiB frame per grant,
@@ -36,6 +38,9 @@ class PageWalker : public sc_core::sc_module, private PagingMemory {
     std::uint64_t cycles = 0;
   };
   Outcome walk(const Access& a, const ControlRegs& cr);
+  // The walk from `start` (a paging-structure cache hit): the levels above it are not
+  // read, so they cost no memory transactions (SDM §4.10.3.2).
+  Outcome walk(const Access& a, const ControlRegs& cr, const WalkStart& start);
 
   const WalkStats& stats() const { return stats_; }
 

@@ -11,6 +11,15 @@
 namespace mmusim::stats {
 namespace {
 
+const char* psc_name(mmu::Level l) {
+  switch (l) {
+    case mmu::Level::PML5E: return "pml5e";
+    case mmu::Level::PML4E: return "pml4e";
+    case mmu::Level::PDPTE: return "pdpte";
+    default: return "pde";
+  }
+}
+
 nlohmann::json tlb_json(const tlb::Tlb& t) {
   const tlb::TlbStats& s = t.stats();
   return {{"entries", t.entries()}, {"ways", t.ways()}, {"hits", s.hits}, {"misses", s.misses},
@@ -42,6 +51,18 @@ nlohmann::json cycles_json(const std::array<u64, static_cast<size_t>(CycleKind::
   return j;
 }
 
+// The paging-structure caches, one object per level (SDM §4.10.3), lowest first.
+nlohmann::json psc_json(const mmu::PagingStructureCache& p) {
+  nlohmann::json j = nlohmann::json::object();
+  for (mmu::Level l : mmu::PagingStructureCache::kLevels) {
+    const mmu::PscArrayStats& s = p.stats(l);
+    j[std::string(psc_name(l))] = {{"entries", p.geometry(l).entries}, {"ways", p.geometry(l).ways},
+                                   {"hits", s.hits}, {"misses", s.misses}, {"fills", s.fills},
+                                   {"evictions", s.evictions}, {"invalidations", s.invalidations}};
+  }
+  return j;
+}
+
 std::string percent(u64 part, u64 whole) {
   return whole ? fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole)) : "-";
 }
@@ -64,7 +85,9 @@ nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::s
               {"rewalks_rights", m.stats().rewalks_rights}, {"rewalks_dirty", m.stats().rewalks_dirty}};
   const mmu::WalkStats& w = m.walker.stats();
   j["walks"] = {{"count", w.walks}, {"entry_loads", w.loads}, {"dmi_loads", w.dmi_loads}, {"ad_writes", w.ad_writes},
-                {"cycles", w.cycles}, {"faults", w.faults}};
+                {"cycles", w.cycles}, {"faults", w.faults}, {"partial_walks", w.partial_walks},
+                {"levels_skipped", w.levels_skipped}};
+  j["psc"] = psc_json(m.psc());
   j["exceptions"] = {{"page_faults", s.page_faults}, {"gp", s.gp_faults}, {"ss", s.ss_faults},
                      {"noncanonical", m.stats().noncanonical}};
   nlohmann::json faults = nlohmann::json::object();
@@ -132,6 +155,14 @@ void print_summary(std::ostream& out, const hw::System& sys, const std::string& 
   const mmu::WalkStats& w = m.walker.stats();
   out << fmt::format("walks         {} ({} entry loads, {} A/D updates, {} cycles, {} ended in a fault)\n", w.walks,
                      w.loads, w.ad_writes, w.cycles, w.faults);
+  std::string psc;
+  for (mmu::Level l : mmu::PagingStructureCache::kLevels) {
+    const mmu::PscArrayStats& ps = m.psc().stats(l);
+    if (m.psc().enabled(l))
+      psc += fmt::format("{}{} {}/{}", psc.empty() ? "" : ", ", psc_name(l), ps.hits, ps.hits + ps.misses);
+  }
+  out << fmt::format("PSC           {} walks started part-way, {} levels skipped (hits/lookups: {})\n",
+                     w.partial_walks, w.levels_skipped, psc.empty() ? "disabled" : psc);
   out << fmt::format("exceptions    {} #PF, {} #GP, {} #SS\n", s.page_faults, s.gp_faults, s.ss_faults);
   if (core.kernel()) {
     std::string kinds;
