@@ -69,6 +69,17 @@ TEST(Config, ValidateRejectsImpossibleGeometry) {
   c = Config{};
   c.kernel.fault_around_pages = 12;
   EXPECT_THROW(validate(c), ConfigError);
+  c = Config{};
+  set(c, "tlb.l1i.entries=96");
+  set(c, "tlb.l1i.ways=6");  // 16 sets of 6 ways: fine for LRU, impossible for a PLRU tree
+  EXPECT_NO_THROW(validate(c));
+  set(c, "tlb.l1i.replacement=plru");
+  try {
+    validate(c);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("tlb.l1i.replacement"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Config, FileErrorsNameFileAndLine) {

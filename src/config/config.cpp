@@ -100,6 +100,9 @@ Param bind(std::string key, std::string unit, std::string what, T& field) {
 
 }  // namespace
 
+// Indexed by tlb::Replacement.
+constexpr std::array kReplacementNames{"lru", "plru", "random", "srrip"};
+
 std::vector<Param> params(Config& c) {
   auto& k = c.kernel.cost;
   return {
@@ -114,6 +117,10 @@ std::vector<Param> params(Config& c) {
       bind("tlb.l1d.ways", "ways", "L1 data TLB associativity", c.tlb.l1d.ways),
       bind("tlb.l1i.entries", "entries", "L1 instruction TLB entries", c.tlb.l1i.entries),
       bind("tlb.l1i.ways", "ways", "L1 instruction TLB associativity", c.tlb.l1i.ways),
+      bind_enum("tlb.l1d.replacement", "L1 data TLB replacement policy", c.tlb.l1d.replacement, kReplacementNames),
+      bind_enum("tlb.l1i.replacement", "L1 instruction TLB replacement policy", c.tlb.l1i.replacement,
+                kReplacementNames),
+      bind("tlb.seed", "number", "seed of the random replacement policy", c.tlb.seed),
       bind("tlb.hit_cycles", "cycles", "L1 TLB hit", c.tlb.hit_cycles),
       bind("tlb.miss_cycles", "cycles", "L1 TLB miss before the walk starts", c.tlb.miss_cycles),
       bind("psc.pml5e.entries", "entries", "PML5E paging-structure cache entries (0: none)", c.psc.pml5e.entries),
@@ -190,6 +197,9 @@ void validate(const Config& c) {
     const unsigned sets = t.entries / t.ways;
     if ((sets & (sets - 1)) != 0)
       throw ConfigError(fmt::format("tlb.{}: {} sets is not a power of two", name, sets));
+    if (t.replacement == tlb::Replacement::TreePlru && ((t.ways & (t.ways - 1)) != 0 || t.ways > 64))
+      throw ConfigError(fmt::format("tlb.{}.replacement: plru needs a power-of-two number of ways (at most 64), "
+                                    "not {}", name, t.ways));
   };
   check_tlb("l1d", c.tlb.l1d);
   check_tlb("l1i", c.tlb.l1i);

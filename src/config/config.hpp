@@ -14,6 +14,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "tlb/replacement.hpp"
+
 namespace mmusim::config {
 
 using u64 = std::uint64_t;
@@ -35,6 +37,7 @@ struct MemoryConfig {
 struct TlbArrayConfig {
   unsigned entries;
   unsigned ways;
+  tlb::Replacement replacement = tlb::Replacement::Lru;
 };
 
 struct TlbConfig {
@@ -42,6 +45,7 @@ struct TlbConfig {
   TlbArrayConfig l1i{128, 8};     // Skylake L1 ITLB 4K: 128 entries, 8-way (same)
   u64 hit_cycles = 1;             // an L1 TLB hit [assume; overlapped with L1D on hardware]
   u64 miss_cycles = 9;            // L1 miss before the walk starts (STLB lookup, §3.2 [assume])
+  u64 seed = 1;                   // seed of the `random` replacement policy
 };
 
 // Paging-structure caches (SDM Vol. 3A §4.10.3): one array per non-leaf level. Intel

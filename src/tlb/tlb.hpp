@@ -14,21 +14,12 @@
 #include <vector>
 
 #include "mmu/types.hpp"
+#include "tlb/replacement.hpp"
 
 namespace mmusim::tlb {
 
 using u64 = std::uint64_t;
 using u32 = std::uint32_t;
-
-// Replacement policies. Every policy fills an invalid way first.
-enum class Replacement : unsigned char {
-  Lru,       // least recently used (timestamps)
-  TreePlru,  // tree pseudo-LRU: ways-1 bits per set, ways a power of two
-  Random,    // a seeded xorshift64: deterministic for a seed
-  Srrip,     // static re-reference interval prediction, 2-bit RRPV, hit priority
-             // (Jaleel et al., "High Performance Cache Replacement Using Re-Reference
-             // Interval Prediction (RRIP)", ISCA 2010)
-};
 
 struct TlbStats {
   u64 hits = 0;
