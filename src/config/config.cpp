@@ -100,12 +100,19 @@ Param bind(std::string key, std::string unit, std::string what, T& field) {
 
 }  // namespace
 
+// The two geometry keys of one set-associative array: PREFIX.entries, PREFIX.ways.
+// (Qualified: with std::string arguments, unqualified bind would also find std::bind.)
+void bind_array(std::vector<Param>& out, const std::string& prefix, const std::string& what, TlbArrayConfig& a) {
+  out.push_back(config::bind(prefix + ".entries", "entries", what + " entries", a.entries));
+  out.push_back(config::bind(prefix + ".ways", "ways", what + " associativity", a.ways));
+}
+
 // Indexed by tlb::Replacement.
 constexpr std::array kReplacementNames{"lru", "plru", "random", "srrip"};
 
 std::vector<Param> params(Config& c) {
   auto& k = c.kernel.cost;
-  return {
+  std::vector<Param> out = {
       bind("core.frequency_ghz", "GHz", "core clock, converts cycles to time", c.core.frequency_ghz),
       bind("core.quantum_cycles", "cycles", "temporal-decoupling quantum", c.core.quantum_cycles),
       bind("core.strict_timing", "bool", "synchronise with SystemC at every access", c.core.strict_timing),
@@ -113,24 +120,12 @@ std::vector<Param> params(Config& c) {
       bind("mem.size", "bytes", "physical memory the kernel may allocate", c.mem.size_bytes),
       bind("mem.maxphyaddr", "bits", "physical-address width M", c.mem.maxphyaddr),
       bind("mem.latency", "cycles", "one physical-memory access (entry load or data)", c.mem.latency_cycles),
-      bind("tlb.l1d.entries", "entries", "L1 data TLB entries", c.tlb.l1d.entries),
-      bind("tlb.l1d.ways", "ways", "L1 data TLB associativity", c.tlb.l1d.ways),
-      bind("tlb.l1i.entries", "entries", "L1 instruction TLB entries", c.tlb.l1i.entries),
-      bind("tlb.l1i.ways", "ways", "L1 instruction TLB associativity", c.tlb.l1i.ways),
       bind_enum("tlb.l1d.replacement", "L1 data TLB replacement policy", c.tlb.l1d.replacement, kReplacementNames),
       bind_enum("tlb.l1i.replacement", "L1 instruction TLB replacement policy", c.tlb.l1i.replacement,
                 kReplacementNames),
       bind("tlb.seed", "number", "seed of the random replacement policy", c.tlb.seed),
       bind("tlb.hit_cycles", "cycles", "L1 TLB hit", c.tlb.hit_cycles),
       bind("tlb.miss_cycles", "cycles", "L1 TLB miss before the walk starts", c.tlb.miss_cycles),
-      bind("psc.pml5e.entries", "entries", "PML5E paging-structure cache entries (0: none)", c.psc.pml5e.entries),
-      bind("psc.pml5e.ways", "ways", "PML5E paging-structure cache associativity", c.psc.pml5e.ways),
-      bind("psc.pml4e.entries", "entries", "PML4E paging-structure cache entries (0: none)", c.psc.pml4e.entries),
-      bind("psc.pml4e.ways", "ways", "PML4E paging-structure cache associativity", c.psc.pml4e.ways),
-      bind("psc.pdpte.entries", "entries", "PDPTE paging-structure cache entries (0: none)", c.psc.pdpte.entries),
-      bind("psc.pdpte.ways", "ways", "PDPTE paging-structure cache associativity", c.psc.pdpte.ways),
-      bind("psc.pde.entries", "entries", "PDE paging-structure cache entries (0: none)", c.psc.pde.entries),
-      bind("psc.pde.ways", "ways", "PDE paging-structure cache associativity", c.psc.pde.ways),
       bind("psc.hit_cycles", "cycles", "paging-structure cache hit", c.psc.hit_cycles),
       bind("kernel.cost.exception_entry", "cycles", "#PF delivery and kernel entry", k.exception_entry),
       bind("kernel.cost.exception_exit", "cycles", "return to user (IRET)", k.exception_exit),
@@ -154,6 +149,14 @@ std::vector<Param> params(Config& c) {
       bind_enum("kernel.cow", "copy-on-write: at the first write, or at map time", c.kernel.cow,
                 std::array{"lazy", "eager"}),
   };
+  bind_array(out, "tlb.l1d", "L1 data TLB", c.tlb.l1d);
+  bind_array(out, "tlb.l1i", "L1 instruction TLB", c.tlb.l1i);
+  // A paging-structure cache level with 0 entries is off.
+  bind_array(out, "psc.pml5e", "PML5E paging-structure cache", c.psc.pml5e);
+  bind_array(out, "psc.pml4e", "PML4E paging-structure cache", c.psc.pml4e);
+  bind_array(out, "psc.pdpte", "PDPTE paging-structure cache", c.psc.pdpte);
+  bind_array(out, "psc.pde", "PDE paging-structure cache", c.psc.pde);
+  return out;
 }
 
 void set(Config& cfg, std::string_view assignment) {
@@ -189,35 +192,27 @@ void load_file(Config& cfg, const std::string& path) {
 }
 
 void validate(const Config& c) {
-  auto check_tlb = [](const char* name, const TlbArrayConfig& t) {
-    if (t.entries == 0 || t.ways == 0)
-      throw ConfigError(fmt::format("tlb.{}: entries and ways must be nonzero", name));
+  // One set-associative array: ways divide entries into a power-of-two number of
+  // sets. `may_be_off`: 0 entries switch the array off (a paging-structure cache level).
+  auto check_array = [](const std::string& key, const TlbArrayConfig& t, bool may_be_off) {
+    if (may_be_off && t.entries == 0) return;
+    if (t.entries == 0) throw ConfigError(fmt::format("{}.entries: must be nonzero", key));
+    if (t.ways == 0) throw ConfigError(fmt::format("{}.ways: must be nonzero", key));
     if (t.entries % t.ways != 0)
-      throw ConfigError(fmt::format("tlb.{}.ways: {} ways do not divide {} entries", name, t.ways, t.entries));
+      throw ConfigError(fmt::format("{}.ways: {} ways do not divide {} entries", key, t.ways, t.entries));
     const unsigned sets = t.entries / t.ways;
     if ((sets & (sets - 1)) != 0)
-      throw ConfigError(fmt::format("tlb.{}: {} sets is not a power of two", name, sets));
-    if (t.replacement == tlb::Replacement::TreePlru && ((t.ways & (t.ways - 1)) != 0 || t.ways > 64))
+      throw ConfigError(fmt::format("{}: {} sets is not a power of two", key, sets));
+  };
+  for (const auto& [name, t] : {std::pair{"l1d", &c.tlb.l1d}, std::pair{"l1i", &c.tlb.l1i}}) {
+    check_array(std::string("tlb.") + name, *t, false);
+    if (t->replacement == tlb::Replacement::TreePlru && ((t->ways & (t->ways - 1)) != 0 || t->ways > 64))
       throw ConfigError(fmt::format("tlb.{}.replacement: plru needs a power-of-two number of ways (at most 64), "
-                                    "not {}", name, t.ways));
-  };
-  check_tlb("l1d", c.tlb.l1d);
-  check_tlb("l1i", c.tlb.l1i);
-  // A paging-structure cache of 0 entries is disabled; otherwise the TLB rules apply.
-  auto check_psc = [](const char* name, const TlbArrayConfig& t) {
-    if (t.entries == 0) return;
-    if (t.ways == 0)
-      throw ConfigError(fmt::format("psc.{}.ways: must be nonzero when entries is", name));
-    if (t.entries % t.ways != 0)
-      throw ConfigError(fmt::format("psc.{}.ways: {} ways do not divide {} entries", name, t.ways, t.entries));
-    const unsigned sets = t.entries / t.ways;
-    if ((sets & (sets - 1)) != 0)
-      throw ConfigError(fmt::format("psc.{}: {} sets is not a power of two", name, sets));
-  };
-  check_psc("pml5e", c.psc.pml5e);
-  check_psc("pml4e", c.psc.pml4e);
-  check_psc("pdpte", c.psc.pdpte);
-  check_psc("pde", c.psc.pde);
+                                    "not {}", name, t->ways));
+  }
+  for (const auto& [name, t] : {std::pair{"pml5e", &c.psc.pml5e}, std::pair{"pml4e", &c.psc.pml4e},
+                                std::pair{"pdpte", &c.psc.pdpte}, std::pair{"pde", &c.psc.pde}})
+    check_array(std::string("psc.") + name, *t, true);
   if (c.mem.maxphyaddr < 32 || c.mem.maxphyaddr > 52)
     throw ConfigError(fmt::format("mem.maxphyaddr: {} is outside 32..52", c.mem.maxphyaddr));
   if (c.mem.size_bytes < (1ull << 20) || c.mem.size_bytes % 4096 != 0)
