@@ -149,9 +149,9 @@ TEST_F(Cli, UnknownConfigurationKeyIsNamed) {
 }
 
 TEST_F(Cli, ImpossibleGeometryIsNamed) {
-  const Result r = mmusim("run --set tlb.l1d.ways=3 " + example("fork-cow.trace"));
+  const Result r = mmusim("run --set tlb.l1d.4k.ways=3 " + example("fork-cow.trace"));
   EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.output.find("tlb.l1d.ways"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tlb.l1d.4k.ways"), std::string::npos) << r.output;
 }
 
 TEST_F(Cli, StatsAndLogsAreWritten) {
@@ -162,7 +162,7 @@ TEST_F(Cli, StatsAndLogsAreWritten) {
   std::ifstream s(stats);
   const std::string text((std::istreambuf_iterator<char>(s)), {});
   EXPECT_NE(text.find("\"cow_copy\""), std::string::npos);
-  EXPECT_NE(text.find("\"tlb.l1d.entries\""), std::string::npos) << "the effective configuration is in the stats";
+  EXPECT_NE(text.find("\"tlb.l1d.4k.entries\""), std::string::npos) << "the effective configuration is in the stats";
   std::ifstream f(flog);
   std::string line;
   int faults = 0;

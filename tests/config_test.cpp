@@ -13,11 +13,11 @@ namespace {
 
 TEST(Config, SetOverridesANamedValueWithSuffixesAndHex) {
   Config c;
-  set(c, "tlb.l1d.entries=128");
+  set(c, "tlb.l1d.4k.entries=128");
   set(c, "mem.size = 64M");
   set(c, "kernel.cost.copy_4k=0x400");
   set(c, "core.strict_timing=on");
-  EXPECT_EQ(c.tlb.l1d.entries, 128u);
+  EXPECT_EQ(c.tlb.l1d.a4k.entries, 128u);
   EXPECT_EQ(c.mem.size_bytes, 64ull << 20);
   EXPECT_EQ(c.kernel.cost.copy_4k, 0x400u);
   EXPECT_TRUE(c.core.strict_timing);
@@ -32,7 +32,7 @@ TEST(Config, UnknownKeyAndBadValueNameTheKey) {
     EXPECT_NE(std::string(e.what()).find("tlb.l1d.entriez"), std::string::npos);
   }
   try {
-    set(c, "tlb.l1d.ways=four");
+    set(c, "tlb.l1d.4k.ways=four");
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("tlb.l1d.ways"), std::string::npos);
@@ -58,10 +58,10 @@ TEST(Config, EnumValuesAreSetAndReportedByName) {
 TEST(Config, ValidateRejectsImpossibleGeometry) {
   Config c;
   EXPECT_NO_THROW(validate(c));
-  c.tlb.l1d.ways = 3;
+  c.tlb.l1d.a4k.ways = 3;
   EXPECT_THROW(validate(c), ConfigError);
   c = Config{};
-  c.tlb.l1i.entries = 96;  // 12 sets of 8 ways: not a power of two
+  c.tlb.l1i.a4k.entries = 96;  // 12 sets of 8 ways: not a power of two
   EXPECT_THROW(validate(c), ConfigError);
   c = Config{};
   c.mem.latency_cycles = 0;
@@ -70,10 +70,10 @@ TEST(Config, ValidateRejectsImpossibleGeometry) {
   c.kernel.fault_around_pages = 12;
   EXPECT_THROW(validate(c), ConfigError);
   c = Config{};
-  set(c, "tlb.l1i.entries=96");
-  set(c, "tlb.l1i.ways=6");  // 16 sets of 6 ways: fine for LRU, impossible for a PLRU tree
+  set(c, "tlb.l1i.4k.entries=96");
+  set(c, "tlb.l1i.4k.ways=6");  // 16 sets of 6 ways: fine for LRU, impossible for a PLRU tree
   EXPECT_NO_THROW(validate(c));
-  set(c, "tlb.l1i.replacement=plru");
+  set(c, "tlb.l1i.4k.replacement=plru");
   try {
     validate(c);
     FAIL();
@@ -92,7 +92,7 @@ TEST(Config, FileErrorsNameFileAndLine) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("mmusim_config_test.conf:3"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(c.tlb.l1d.entries, 32u);
+  EXPECT_EQ(c.tlb.l1d.a4k.entries, 32u);
   std::filesystem::remove(p);
 }
 

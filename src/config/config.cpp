@@ -4,6 +4,7 @@
 #include <charconv>
 #include <fstream>
 #include <limits>
+#include <tuple>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -109,6 +110,37 @@ void bind_array(std::vector<Param>& out, const std::string& prefix, const std::s
 
 // Indexed by tlb::Replacement.
 constexpr std::array kReplacementNames{"lru", "plru", "random", "srrip"};
+// Indexed by TlbArrays.
+constexpr std::array kTlbArraysNames{"split", "4k+2m", "unified"};
+// The page-size names of a TLB level's arrays, and the arrays in that order.
+constexpr std::array kTlbArrayNames{"4k", "2m", "1g"};
+std::array<TlbArrayConfig*, 3> arrays_of(TlbLevelConfig& t) { return {&t.a4k, &t.a2m, &t.a1g}; }
+std::array<const TlbArrayConfig*, 3> arrays_of(const TlbLevelConfig& t) { return {&t.a4k, &t.a2m, &t.a1g}; }
+
+// Every key of one TLB level: tlb.NAME.{4k,2m,1g}.{entries,ways,replacement},
+// tlb.NAME.arrays and tlb.NAME.latency.
+void bind_tlb(std::vector<Param>& out, const std::string& name, const std::string& what, TlbLevelConfig& t) {
+  const std::string prefix = "tlb." + name;
+  const auto arrays = arrays_of(t);
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    const std::string key = prefix + "." + kTlbArrayNames[i];
+    const std::string array_what = what + " " + kTlbArrayNames[i] + " array";
+    bind_array(out, key, array_what, *arrays[i]);
+    out.push_back(bind_enum(key + ".replacement", array_what + " replacement policy", arrays[i]->replacement,
+                            kReplacementNames));
+  }
+  out.push_back(bind_enum(prefix + ".arrays", what + ": which array holds which page size", t.arrays,
+                          kTlbArraysNames));
+  out.push_back(config::bind(prefix + ".latency", "cycles", what + " lookup", t.latency_cycles));
+}
+
+void bind_cache(std::vector<Param>& out, const std::string& name, const std::string& what, CacheLevelConfig& c) {
+  const std::string prefix = "cache." + name;
+  out.push_back(config::bind(prefix + ".sets", "sets", what + " sets", c.sets));
+  out.push_back(config::bind(prefix + ".ways", "ways", what + " associativity", c.ways));
+  out.push_back(config::bind(prefix + ".line", "bytes", what + " line size", c.line_bytes));
+  out.push_back(config::bind(prefix + ".latency", "cycles", "an access " + what + " serves", c.latency_cycles));
+}
 
 std::vector<Param> params(Config& c) {
   auto& k = c.kernel.cost;
@@ -119,13 +151,12 @@ std::vector<Param> params(Config& c) {
       bind("core.cr3_write_cycles", "cycles", "MOV to CR3 on a context switch", c.core.cr3_write_cycles),
       bind("mem.size", "bytes", "physical memory the kernel may allocate", c.mem.size_bytes),
       bind("mem.maxphyaddr", "bits", "physical-address width M", c.mem.maxphyaddr),
-      bind("mem.latency", "cycles", "one physical-memory access (entry load or data)", c.mem.latency_cycles),
-      bind_enum("tlb.l1d.replacement", "L1 data TLB replacement policy", c.tlb.l1d.replacement, kReplacementNames),
-      bind_enum("tlb.l1i.replacement", "L1 instruction TLB replacement policy", c.tlb.l1i.replacement,
-                kReplacementNames),
+      bind_enum("mem.model", "memory timing: a fixed latency, or the data caches", c.mem.model,
+                std::array{"fixed", "caches"}),
+      bind("mem.latency", "cycles", "mem.model=fixed: one physical-memory access", c.mem.latency_cycles),
+      bind("cache.dram_latency", "cycles", "an access no cache serves", c.cache.dram_latency_cycles),
+      bind("cache.data", "bool", "trace data accesses go through the data caches", c.cache.data),
       bind("tlb.seed", "number", "seed of the random replacement policy", c.tlb.seed),
-      bind("tlb.hit_cycles", "cycles", "L1 TLB hit", c.tlb.hit_cycles),
-      bind("tlb.miss_cycles", "cycles", "L1 TLB miss before the walk starts", c.tlb.miss_cycles),
       bind("psc.hit_cycles", "cycles", "paging-structure cache hit", c.psc.hit_cycles),
       bind("kernel.cost.exception_entry", "cycles", "#PF delivery and kernel entry", k.exception_entry),
       bind("kernel.cost.exception_exit", "cycles", "return to user (IRET)", k.exception_exit),
@@ -149,8 +180,13 @@ std::vector<Param> params(Config& c) {
       bind_enum("kernel.cow", "copy-on-write: at the first write, or at map time", c.kernel.cow,
                 std::array{"lazy", "eager"}),
   };
-  bind_array(out, "tlb.l1d", "L1 data TLB", c.tlb.l1d);
-  bind_array(out, "tlb.l1i", "L1 instruction TLB", c.tlb.l1i);
+  bind_cache(out, "l1d", "L1 data cache", c.cache.l1d);
+  bind_cache(out, "l2", "L2 cache", c.cache.l2);
+  bind_cache(out, "llc", "last-level cache", c.cache.llc);
+  bind_tlb(out, "l1d", "L1 data TLB", c.tlb.l1d);
+  bind_tlb(out, "l1i", "L1 instruction TLB", c.tlb.l1i);
+  bind_tlb(out, "l2", "L2 TLB (STLB)", c.tlb.l2);
+  bind_tlb(out, "l2i", "L2 instruction TLB", c.tlb.l2i);
   // A paging-structure cache level with 0 entries is off.
   bind_array(out, "psc.pml5e", "PML5E paging-structure cache", c.psc.pml5e);
   bind_array(out, "psc.pml4e", "PML4E paging-structure cache", c.psc.pml4e);
@@ -204,12 +240,51 @@ void validate(const Config& c) {
     if ((sets & (sets - 1)) != 0)
       throw ConfigError(fmt::format("{}: {} sets is not a power of two", key, sets));
   };
-  for (const auto& [name, t] : {std::pair{"l1d", &c.tlb.l1d}, std::pair{"l1i", &c.tlb.l1i}}) {
-    check_array(std::string("tlb.") + name, *t, false);
-    if (t->replacement == tlb::Replacement::TreePlru && ((t->ways & (t->ways - 1)) != 0 || t->ways > 64))
-      throw ConfigError(fmt::format("tlb.{}.replacement: plru needs a power-of-two number of ways (at most 64), "
-                                    "not {}", name, t->ways));
+  for (const auto& [name, t, required] :
+       {std::tuple{"l1d", &c.tlb.l1d, true}, std::tuple{"l1i", &c.tlb.l1i, true},
+        std::tuple{"l2", &c.tlb.l2, false}, std::tuple{"l2i", &c.tlb.l2i, false}}) {
+    const std::string prefix = std::string("tlb.") + name;
+    const auto arrays = arrays_of(*t);
+    if (t->a4k.entries == 0) {
+      if (required) throw ConfigError(fmt::format("{}.4k.entries: must be nonzero", prefix));
+      for (size_t i = 1; i < arrays.size(); ++i)
+        if (arrays[i]->entries != 0)
+          throw ConfigError(fmt::format("{}.{}.entries: the level is absent ({}.4k.entries = 0), so it must be 0",
+                                        prefix, kTlbArrayNames[i], prefix));
+      continue;
+    }
+    // The arrays a shared organisation folds into the 4k one must be empty.
+    const size_t own_arrays = t->arrays == TlbArrays::Split ? 3 : t->arrays == TlbArrays::Shared4k2m ? 1 : 0;
+    for (size_t i = 1; i < arrays.size(); ++i) {
+      const bool folded = t->arrays == TlbArrays::Unified || (i == 1 && own_arrays == 1);
+      if (folded && arrays[i]->entries != 0)
+        throw ConfigError(fmt::format("{0}.{1}.entries: with {0}.arrays = {2} the 4k array holds {1} pages, so "
+                                      "this must be 0", prefix, kTlbArrayNames[i],
+                                      kTlbArraysNames[static_cast<size_t>(t->arrays)]));
+    }
+    for (size_t i = 0; i < arrays.size(); ++i) {
+      const std::string key = prefix + "." + kTlbArrayNames[i];
+      check_array(key, *arrays[i], i > 0);
+      const unsigned ways = arrays[i]->ways;
+      if (arrays[i]->entries && arrays[i]->replacement == tlb::Replacement::TreePlru &&
+          ((ways & (ways - 1)) != 0 || ways > 64))
+        throw ConfigError(fmt::format("{}.replacement: plru needs a power-of-two number of ways (at most 64), "
+                                      "not {}", key, ways));
+    }
+    if (name != std::string_view("l1d") && name != std::string_view("l1i") && t->latency_cycles == 0)
+      throw ConfigError(fmt::format("{}.latency: must be at least 1 cycle", prefix));
   }
+  for (const auto& [name, l] : {std::pair{"l1d", &c.cache.l1d}, std::pair{"l2", &c.cache.l2},
+                                std::pair{"llc", &c.cache.llc}}) {
+    const std::string prefix = std::string("cache.") + name;
+    if (l->sets == 0 || (l->sets & (l->sets - 1)) != 0)
+      throw ConfigError(fmt::format("{}.sets: {} is not a power of two", prefix, l->sets));
+    if (l->ways == 0) throw ConfigError(fmt::format("{}.ways: must be nonzero", prefix));
+    if (l->line_bytes < 8 || l->line_bytes > 4096 || (l->line_bytes & (l->line_bytes - 1)) != 0)
+      throw ConfigError(fmt::format("{}.line: {} is not a power of two from 8 to 4096 bytes", prefix, l->line_bytes));
+    if (l->latency_cycles == 0) throw ConfigError(fmt::format("{}.latency: must be at least 1 cycle", prefix));
+  }
+  if (c.cache.dram_latency_cycles == 0) throw ConfigError("cache.dram_latency: must be at least 1 cycle");
   for (const auto& [name, t] : {std::pair{"pml5e", &c.psc.pml5e}, std::pair{"pml4e", &c.psc.pml4e},
                                 std::pair{"pdpte", &c.psc.pdpte}, std::pair{"pde", &c.psc.pde}})
     check_array(std::string("psc.") + name, *t, true);

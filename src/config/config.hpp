@@ -27,11 +27,48 @@ struct CoreConfig {
   u64 cr3_write_cycles = 200;     // MOV to CR3 on a context switch [assume]
 };
 
+// How the time of a physical-memory access (a page-table entry load, an A/D update
+// or a trace data access) is found.
+enum class MemoryModel : unsigned char {
+  Fixed,   // every access costs mem.latency: a teaching machine
+  Caches,  // the access looks up the data caches (CacheConfig) and costs the latency of
+           // the level that serves it, DRAM on a miss in all of them
+};
+
 struct MemoryConfig {
   u64 size_bytes = 4ull << 30;    // simulated physical memory the kernel may allocate
   unsigned maxphyaddr = 46;       // M: physical-address width (x86-paging-semantics.md §0)
-  u64 latency_cycles = 12;        // fixed latency of one physical-memory access (a page-table
-                                  // entry load or a data access): Skylake L2 hit, §3.1
+  MemoryModel model = MemoryModel::Caches;
+  u64 latency_cycles = 12;        // model=fixed: one access (Skylake L2 hit, §3.1)
+};
+
+// One level of the data-cache hierarchy. Its latency is the load-to-use time of an
+// access it serves (not an increment over the level above).
+struct CacheLevelConfig {
+  unsigned sets;
+  unsigned ways;
+  unsigned line_bytes;
+  u64 latency_cycles;
+};
+
+// The data caches page-table loads go through (and trace data accesses with
+// cache.data). Defaults: Skylake client, Intel OM 248966 Table 2-6 via §3.1
+// (L1 4, L2 12, L3 ~44 cycles); L3 8 MiB 16-way [assume: one 4-core part]; DRAM
+// ~250 cycles (§3.2).
+struct CacheConfig {
+  CacheLevelConfig l1d{64, 8, 64, 4};       // 32 KiB, 8-way
+  CacheLevelConfig l2{1024, 4, 64, 12};     // 256 KiB, 4-way
+  CacheLevelConfig llc{8192, 16, 64, 44};   // 8 MiB, 16-way
+  u64 dram_latency_cycles = 250;
+  bool data = true;               // trace data accesses look up (and fill) the same caches, so
+                                  // they compete with page-table lines as on hardware
+};
+
+// How the arrays of one TLB level divide the page sizes among them.
+enum class TlbArrays : unsigned char {
+  Split,       // an array per page size (Intel L1 DTLB)
+  Shared4k2m,  // `4k+2m`: the 4k array holds 4K and 2M pages, 1G pages have their own (Intel STLB)
+  Unified,     // the 4k array holds every size; fully associative when ways = entries (Zen L1)
 };
 
 struct TlbArrayConfig {
@@ -40,11 +77,31 @@ struct TlbArrayConfig {
   tlb::Replacement replacement = tlb::Replacement::Lru;
 };
 
+// One TLB: up to three arrays (keys tlb.NAME.4k.*, .2m.*, .1g.*). A page size whose
+// array has 0 entries is cached as entries of the next smaller size that has one
+// ("smashed", SDM §4.10.2.3: a large page may be cached as several smaller entries).
+// A level whose 4k array has 0 entries is absent.
+struct TlbLevelConfig {
+  TlbArrayConfig a4k;
+  TlbArrayConfig a2m;
+  TlbArrayConfig a1g;
+  TlbArrays arrays = TlbArrays::Split;
+  u64 latency_cycles;             // a lookup: hit or miss, paid by every access reaching the level
+};
+
+// Defaults: Skylake, Intel OM 248966-045 Table 2-15 (§3.1). The STLB is filled on every
+// walk together with the L1 TLB, and an STLB hit fills the L1 TLB; neither evicts from
+// the other (non-inclusive, non-exclusive): Intel does not document an inclusion
+// policy, and NINE is what a fill-both-on-walk hierarchy gives.
 struct TlbConfig {
-  TlbArrayConfig l1d{64, 4};      // Skylake L1 DTLB 4K: 64 entries, 4-way (Intel OM Table 2-15)
-  TlbArrayConfig l1i{128, 8};     // Skylake L1 ITLB 4K: 128 entries, 8-way (same)
-  u64 hit_cycles = 1;             // an L1 TLB hit [assume; overlapped with L1D on hardware]
-  u64 miss_cycles = 9;            // L1 miss before the walk starts (STLB lookup, §3.2 [assume])
+  TlbLevelConfig l1d{{64, 4}, {32, 4}, {4, 4}, TlbArrays::Split, 1};       // hit overlapped
+                                                                           // with L1D [assume]
+  TlbLevelConfig l1i{{128, 8}, {8, 8}, {0, 0}, TlbArrays::Split, 1};       // 2M: 8 FA per thread;
+                                                                           // 1G smashed into 2M
+  TlbLevelConfig l2{{1536, 12}, {0, 0}, {16, 4}, TlbArrays::Shared4k2m, 9};  // STLB: +9 (§3.2)
+  TlbLevelConfig l2i{{0, 0}, {0, 0}, {0, 0}, TlbArrays::Split, 7};         // a separate L2 ITLB
+                                                                           // (Zen); absent: fetches
+                                                                           // use the unified l2
   u64 seed = 1;                   // seed of the `random` replacement policy
 };
 
@@ -108,6 +165,7 @@ struct KernelConfig {
 struct Config {
   CoreConfig core;
   MemoryConfig mem;
+  CacheConfig cache;
   TlbConfig tlb;
   PscConfig psc;
   KernelConfig kernel;

@@ -7,13 +7,13 @@ namespace mmusim::mmu {
 Mmu::Mmu(sc_core::sc_module_name name, const config::Config& cfg, sc_core::sc_time clock_period)
     : sc_module(name),
       walker("walker", clock_period),
-      l1d_("l1d", cfg.tlb.l1d.entries, cfg.tlb.l1d.ways, cfg.tlb.l1d.replacement, cfg.tlb.seed),
-      l1i_("l1i", cfg.tlb.l1i.entries, cfg.tlb.l1i.ways, cfg.tlb.l1i.replacement, cfg.tlb.seed),
+      l1d_("l1d", cfg.tlb.l1d.a4k.entries, cfg.tlb.l1d.a4k.ways, cfg.tlb.l1d.a4k.replacement, cfg.tlb.seed),
+      l1i_("l1i", cfg.tlb.l1i.a4k.entries, cfg.tlb.l1i.a4k.ways, cfg.tlb.l1i.a4k.replacement, cfg.tlb.seed),
       psc_({cfg.psc.pml5e.entries, cfg.psc.pml5e.ways}, {cfg.psc.pml4e.entries, cfg.psc.pml4e.ways},
            {cfg.psc.pdpte.entries, cfg.psc.pdpte.ways}, {cfg.psc.pde.entries, cfg.psc.pde.ways}),
       psc_hit_cycles_(cfg.psc.hit_cycles),
-      hit_cycles_(cfg.tlb.hit_cycles),
-      miss_cycles_(cfg.tlb.miss_cycles) {}
+      hit_cycles_(cfg.tlb.l1d.latency_cycles),
+      miss_cycles_(cfg.tlb.l2.latency_cycles) {}
 
 Translated Mmu::translate(const Access& a, const ControlRegs& cr) {
   ++stats_.translations;
