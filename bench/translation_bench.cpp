@@ -5,12 +5,12 @@
 #include "hw/sparse_memory.hpp"
 #include "mmu/rights.hpp"
 #include "mmu/walk.hpp"
-#include "tlb/tlb.hpp"
+#include "tlb/tlb_array.hpp"
 
 using namespace mmusim;
 
 static void BM_TlbHit(benchmark::State& state) {
-  tlb::Tlb t("l1d", 64, 4);
+  tlb::TlbArray t("l1d.4k", 64, 4);
   mmu::Translation tr;
   tr.rw = tr.us = true;
   for (std::uint64_t p = 0; p < 32; ++p) {

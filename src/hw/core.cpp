@@ -20,12 +20,13 @@ struct EventError : std::runtime_error {
 }  // namespace
 
 Core::Core(sc_core::sc_module_name name, const config::Config& cfg, EventSource& events,
-           mmu::Mmu& mmu, SparseMemory& memory, RunOptions outputs)
+           mmu::Mmu& mmu, MemoryTiming& timing, SparseMemory& memory, RunOptions outputs)
     : sc_module(name),
       data_socket("data_socket"),
       cfg_(cfg),
       events_(events),
       mmu_(mmu),
+      timing_(timing),
       memory_(memory),
       out_(outputs),
       period_(sc_core::sc_time(1.0 / cfg.core.frequency_ghz, sc_core::SC_NS)) {
@@ -139,7 +140,7 @@ void Core::load_task(std::uint32_t pid) {
   if (mm == loaded_mm_) return;  // threads of one address space: no CR3 load
   // MOV to CR3 with CR4.PCIDE=0 flushes every non-global entry (SDM §4.10.4.1).
   regs_.cr3 = os().cr3(pid);
-  mmu_.invalidate_pcid(regs_.pcid());
+  mmu_.invalidate_pcid(regs_.pcid(), tlb::Flush::Cr3);
   loaded_mm_ = mm;
   ++stats_.cr3_loads;
   advance(stats::CycleKind::ContextSwitch, cfg_.core.cr3_write_cycles);
@@ -150,7 +151,7 @@ void Core::task_gone(std::uint32_t pid) {
   // Like a CPU whose task exited: it switches to the kernel's own page tables, so
   // nothing of the dead address space stays cached.
   pid_ = 0;
-  if (loaded_mm_) mmu_.invalidate_pcid(regs_.pcid());
+  if (loaded_mm_) mmu_.invalidate_pcid(regs_.pcid(), tlb::Flush::Cr3);
   loaded_mm_ = nullptr;
   regs_.cr3 = 0;
 }
@@ -180,7 +181,7 @@ void Core::flush_tlb_page(const kernel::Mm& mm, std::uint64_t va) {
 }
 
 void Core::flush_tlb_mm(const kernel::Mm& mm) {
-  if (&mm == loaded_mm_) mmu_.invalidate_pcid(regs_.pcid());
+  if (&mm == loaded_mm_) mmu_.invalidate_pcid(regs_.pcid(), tlb::Flush::Cr3);
 }
 
 void Core::execute_os_event(const Event& ev) {
@@ -329,8 +330,8 @@ void Core::execute_bare_event(const Event& ev) {
           // A non-canonical address raises #GP(0) and invalidates nothing.
           if (mmu::is_canonical(ev.addr, regs_.cr4_la57)) mmu_.invpcid_address(ev.addr, pcid);
           return;
-        case 1: mmu_.invalidate_pcid(pcid); return;
-        case 2: mmu_.invalidate_all(); return;
+        case 1: mmu_.invalidate_pcid(pcid, tlb::Flush::InvpcidContext); return;
+        case 2: mmu_.invalidate_all(tlb::Flush::InvpcidAll); return;
         case 3: mmu_.invalidate_all_non_global(); return;
         default: throw EventError(fmt::format("invpcid: type {} raises #GP (types are 0..3)", ev.invpcid_type));
       }
@@ -348,24 +349,24 @@ void Core::set_register(const std::string& name, std::uint64_t v) {
     // stored; otherwise the new PCID's non-global entries go.
     const bool no_flush = r.cr4_pcide && (v >> 63);
     r.cr3 = v & ~(1ull << 63);
-    if (!no_flush) mmu_.invalidate_pcid(r.pcid());
+    if (!no_flush) mmu_.invalidate_pcid(r.pcid(), tlb::Flush::Cr3);
   } else if (name == "cr4.pge") {
-    if (b != r.cr4_pge) mmu_.invalidate_all();
+    if (b != r.cr4_pge) mmu_.invalidate_all(tlb::Flush::Cr4);
     r.cr4_pge = b;
   } else if (name == "cr4.pcide") {
-    if (r.cr4_pcide && !b) mmu_.invalidate_all();
+    if (r.cr4_pcide && !b) mmu_.invalidate_all(tlb::Flush::Cr4);
     r.cr4_pcide = b;
   } else if (name == "cr4.smep") {
-    if (b && !r.cr4_smep) mmu_.invalidate_pcid(r.pcid());
+    if (b && !r.cr4_smep) mmu_.invalidate_pcid(r.pcid(), tlb::Flush::Cr4);
     r.cr4_smep = b;
   } else if (name == "cr4.la57") {
     // Hardware refuses this in long mode (#GP); the contract takes it as a
     // reconfiguration, after which no old translation may survive.
-    if (b != r.cr4_la57) mmu_.invalidate_all();
+    if (b != r.cr4_la57) mmu_.invalidate_all(tlb::Flush::Cr4);
     r.cr4_la57 = b;
   } else if (name == "efer.nxe") {
     // Not required by the SDM's list, but XD changes meaning: flush (§4.4 advice).
-    if (b != r.efer_nxe) mmu_.invalidate_all();
+    if (b != r.efer_nxe) mmu_.invalidate_all(tlb::Flush::Efer);
     r.efer_nxe = b;
   } else if (name == "cr0.wp") {
     r.cr0_wp = b;  // no flush: TLB entries hold raw rights (SDM §4.10.2.2)

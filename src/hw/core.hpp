@@ -21,6 +21,7 @@
 
 #include "config/config.hpp"
 #include "hw/event_source.hpp"
+#include "hw/memory_timing.hpp"
 #include "kernel/kernel.hpp"
 #include "mmu/mmu.hpp"
 #include "stats/run_stats.hpp"
@@ -51,7 +52,7 @@ class Core : public sc_core::sc_module, public kernel::TlbFlusher {
   tlm_utils::simple_initiator_socket<Core> data_socket;
 
   Core(sc_core::sc_module_name name, const config::Config& cfg, EventSource& events, mmu::Mmu& mmu,
-       SparseMemory& memory, RunOptions outputs);
+       MemoryTiming& timing, SparseMemory& memory, RunOptions outputs);
   ~Core() override;
 
   // Set when the run stopped on an error (malformed trace, refused event); the
@@ -108,6 +109,7 @@ class Core : public sc_core::sc_module, public kernel::TlbFlusher {
   const config::Config& cfg_;
   EventSource& events_;
   mmu::Mmu& mmu_;
+  MemoryTiming& timing_;
   SparseMemory& memory_;
   RunOptions out_;
   std::unique_ptr<kernel::Kernel> kernel_;

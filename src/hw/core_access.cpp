@@ -116,7 +116,7 @@ void Core::access(const Event& ev) {
       a.la = pieces[i].la;
       const mmu::Translated t = mmu_.translate(a, cr);
       ++stats_.translations;
-      stats_.tlb_hits += t.tlb_hit;
+      stats_.tlb_hits += t.tlb_hit();
       advance(stats::CycleKind::Tlb, t.tlb_cycles);
       if (t.walk_cycles) advance(stats::CycleKind::Walk, t.walk_cycles);
       if (t.fault) fault = t.fault;
@@ -148,7 +148,11 @@ void Core::access(const Event& ev) {
     if (n == 2) data_transfer(tlm::TLM_READ_COMMAND, pieces[1], bytes + pieces[0].len);
     for (unsigned i = 0; i < size; ++i) value |= std::uint64_t(bytes[i]) << (8 * i);
   }
-  advance(stats::CycleKind::Data, cfg_.mem.latency_cycles * n);
+  // The data access's time is what the memory hierarchy gives each piece. Instruction
+  // fetches go through the data caches too: there is no L1 instruction cache model.
+  std::uint64_t data_cycles = 0;
+  for (unsigned i = 0; i < n; ++i) data_cycles += timing_.access(pieces[i].pa, write, Requester::Data).cycles;
+  advance(stats::CycleKind::Data, data_cycles);
 
   if (ev.op == Op::Print && out_.out) *out_.out << ev.name << ": " << value << '\n';
   check_access_expectations(ev, pieces, n, value, faults ? &last_fault : nullptr);

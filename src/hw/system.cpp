@@ -13,10 +13,13 @@ void quiet_systemc() { ::setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0); }
 
 System::System(const config::Config& cfg, EventSource& events, RunOptions outputs)
     : cfg_(cfg),
-      mem_("phys_mem", store_, clock_period(cfg) * static_cast<double>(cfg.mem.latency_cycles),
-           cfg.mem.maxphyaddr),
-      mmu_("mmu0", cfg, clock_period(cfg)),
-      core_("core0", cfg, events, mmu_, store_, outputs) {
+      timing_(cfg),
+      // Memory annotates no delay of its own: the initiators take every access's time
+      // from timing_, which knows the caches (a DMI pointer cannot carry a per-access
+      // latency).
+      mem_("phys_mem", store_, sc_core::SC_ZERO_TIME, cfg.mem.maxphyaddr),
+      mmu_("mmu0", cfg, clock_period(cfg), timing_),
+      core_("core0", cfg, events, mmu_, timing_, store_, outputs) {
   tlm_utils::tlm_quantumkeeper::set_global_quantum(clock_period(cfg) *
                                                    static_cast<double>(cfg.core.quantum_cycles));
   mmu_.walker.socket.bind(mem_.socket);

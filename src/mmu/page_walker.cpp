@@ -7,8 +7,8 @@
 
 namespace mmusim::mmu {
 
-PageWalker::PageWalker(sc_core::sc_module_name name, sc_core::sc_time clock_period)
-    : sc_module(name), socket("socket"), period_(clock_period) {
+PageWalker::PageWalker(sc_core::sc_module_name name, sc_core::sc_time clock_period, hw::MemoryTiming& timing)
+    : sc_module(name), socket("socket"), timing_(timing), period_(clock_period) {
   socket.register_invalidate_direct_mem_ptr(this, &PageWalker::invalidate_direct_mem_ptr);
 }
 
@@ -60,6 +60,7 @@ void PageWalker::transact(tlm::tlm_command cmd, u64 pa, u64& data) {
 u64 PageWalker::load64(u64 pa) {
   u64 v = 0;
   ++stats_.loads;
+  charge(pa, false);
   if (unsigned char* frame = dmi_frame(pa)) {
     std::memcpy(&v, frame + (pa & 0xFFF), sizeof v);  // entries are 8-byte aligned
     delay_ += dmi_read_latency_;
@@ -74,18 +75,19 @@ bool PageWalker::cmpxchg64(u64 pa, u64 expected, u64 desired) {
   // A locked RMW: nothing else runs between the read and the write on this thread,
   // and other initiators only run when this thread yields.
   u64 current = 0;
+  charge(pa, false);
   if (unsigned char* frame = dmi_frame(pa)) {
     std::memcpy(&current, frame + (pa & 0xFFF), sizeof current);
     delay_ += dmi_read_latency_;
     if (current != expected) return false;
     std::memcpy(frame + (pa & 0xFFF), &desired, sizeof desired);
     delay_ += dmi_write_latency_;
-    ++stats_.ad_writes;
-    return true;
+  } else {
+    transact(tlm::TLM_READ_COMMAND, pa, current);
+    if (current != expected) return false;
+    transact(tlm::TLM_WRITE_COMMAND, pa, desired);
   }
-  transact(tlm::TLM_READ_COMMAND, pa, current);
-  if (current != expected) return false;
-  transact(tlm::TLM_WRITE_COMMAND, pa, desired);
+  charge(pa, true);
   ++stats_.ad_writes;
   return true;
 }
@@ -96,6 +98,7 @@ PageWalker::Outcome PageWalker::walk(const Access& a, const ControlRegs& cr) {
 
 PageWalker::Outcome PageWalker::walk(const Access& a, const ControlRegs& cr, const WalkStart& start) {
   delay_ = sc_core::SC_ZERO_TIME;
+  cycles_ = 0;
   Outcome out;
   out.result = mmu::walk(*this, a, cr, start);
   const auto top = static_cast<unsigned>(top_level(cr.cr4_la57));
@@ -103,7 +106,7 @@ PageWalker::Outcome PageWalker::walk(const Access& a, const ControlRegs& cr, con
     stats_.levels_skipped += top - at;
     ++stats_.partial_walks;
   }
-  out.cycles = static_cast<std::uint64_t>(std::llround(delay_ / period_));
+  out.cycles = cycles_ + static_cast<std::uint64_t>(std::llround(delay_ / period_));
   ++stats_.walks;
   stats_.cycles += out.cycles;
   if (!out.result.ok()) ++stats_.faults;

@@ -1,13 +1,16 @@
 // The hardware page walker: runs the pure walk (mmu/walk.hpp) with every paging-
 // structure entry read from physical memory through a TLM-2.0 initiator socket,
 // and each A/D update done as a locked read-modify-write of the entry (SDM §4.8).
-// The time of a walk is the sum of the delays its memory transactions annotate.
+// The time of a walk is the time the memory hierarchy (hw::MemoryTiming: the data
+// caches, or a fixed latency) gives each of its entry accesses, plus any delay its
+// transactions annotate (none, as System wires memory: timing is MemoryTiming's).
 #pragma once
 
 #include <systemc>
 #include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
 
+#include "hw/memory_timing.hpp"
 #include "mmu/walk.hpp"
 
 namespace mmusim::mmu {
@@ -21,17 +24,19 @@ struct WalkStats {
   std::uint64_t faults = 0;
   std::uint64_t levels_skipped = 0;  // levels not read because a walk started part-way (PSC hit)
   std::uint64_t partial_walks = 0;   // walks that started part-way
+  // Where each entry access (load or A/D write) was served, indexed by hw::ServedBy.
+  std::uint64_t served[hw::kServedByCount] = {};
 };
 
 // Entry loads go through DMI where memory grants it (one 4 KiB frame per grant,
 // remembered in a small direct-mapped table), and through b_transport otherwise;
-// either way a load costs the latency memory states, so timing does not depend on
+// either way an access costs what MemoryTiming says, so timing does not depend on
 // the path. Memory revokes a grant before it frees the frame.
 class PageWalker : public sc_core::sc_module, private PagingMemory {
  public:
   tlm_utils::simple_initiator_socket<PageWalker> socket;
 
-  PageWalker(sc_core::sc_module_name name, sc_core::sc_time clock_period);
+  PageWalker(sc_core::sc_module_name name, sc_core::sc_time clock_period, hw::MemoryTiming& timing);
 
   struct Outcome {
     WalkResult result;
@@ -51,6 +56,12 @@ class PageWalker : public sc_core::sc_module, private PagingMemory {
   // The bytes of the frame holding `pa` through DMI, or nullptr (then b_transport).
   unsigned char* dmi_frame(u64 pa);
   void invalidate_direct_mem_ptr(sc_dt::uint64 start, sc_dt::uint64 end);
+  // The time of one entry access, from the memory hierarchy.
+  void charge(u64 pa, bool write) {
+    const hw::Served s = timing_.access(pa, write, hw::Requester::PageWalk);
+    cycles_ += s.cycles;
+    ++stats_.served[static_cast<unsigned>(s.level)];
+  }
 
   struct DmiSlot {
     u64 frame = ~0ull;             // pa >> 12, or none
@@ -60,6 +71,8 @@ class PageWalker : public sc_core::sc_module, private PagingMemory {
   DmiSlot dmi_[kDmiSlots];
   sc_core::sc_time dmi_read_latency_;
   sc_core::sc_time dmi_write_latency_;
+  hw::MemoryTiming& timing_;
+  std::uint64_t cycles_ = 0;       // of the current walk, from timing_
   bool dmi_hinted_ = false;        // memory marked a transaction DMI-allowed: worth asking
 
   sc_core::sc_time period_;

@@ -1,6 +1,7 @@
 #include "stats/report.hpp"
 
 #include <iterator>
+#include <vector>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -20,10 +21,71 @@ const char* psc_name(mmu::Level l) {
   }
 }
 
+constexpr const char* kPageSizeNames[3] = {"4k", "2m", "1g"};
+constexpr const char* kTlbArraysNames[3] = {"split", "4k+2m", "unified"};
+constexpr const char* kReplacementNames[4] = {"lru", "plru", "random", "srrip"};
+
+// One TLB level: its lookups, its arrays, and per page size hits, misses, fills,
+// evictions and invalidations by cause (issue 4, counters).
 nlohmann::json tlb_json(const tlb::Tlb& t) {
-  const tlb::TlbStats& s = t.stats();
-  return {{"entries", t.entries()}, {"ways", t.ways()}, {"hits", s.hits}, {"misses", s.misses},
-          {"fills", s.fills}, {"evictions", s.evictions}, {"invalidations", s.invalidations}};
+  const tlb::LevelStats& s = t.stats();
+  nlohmann::json arrays = nlohmann::json::array();
+  for (unsigned i = 0; i < t.array_count(); ++i) {
+    const tlb::TlbArray& a = t.array(i);
+    nlohmann::json holds = nlohmann::json::array();
+    for (unsigned sz = 0; sz < 3; ++sz)
+      if (t.holds(i) & (1u << sz)) holds.push_back(kPageSizeNames[sz]);
+    arrays.push_back({{"name", a.name()}, {"entries", a.entries()}, {"ways", a.ways()},
+                      {"replacement", kReplacementNames[static_cast<unsigned>(a.policy())]},
+                      {"holds", std::move(holds)}});
+  }
+  nlohmann::json by_size = nlohmann::json::object();
+  for (unsigned sz = 0; sz < 3; ++sz) {
+    const tlb::SizeStats ss = t.size_stats(static_cast<mmu::PageSize>(sz));
+    nlohmann::json causes = nlohmann::json::object();
+    for (unsigned c = 0; c < tlb::kFlushCauses; ++c) causes[tlb::kFlushNames[c]] = ss.invalidations[c];
+    by_size[kPageSizeNames[sz]] = {{"hits", ss.hits}, {"misses", s.misses_by_size[sz]}, {"fills", ss.fills},
+                                   {"evictions", ss.evictions}, {"invalidations", std::move(causes)}};
+  }
+  return {{"organisation", kTlbArraysNames[static_cast<unsigned>(t.organisation())]},
+          {"latency_cycles", t.latency_cycles()},
+          {"lookups", s.lookups},
+          {"hits", s.hits},
+          {"misses", s.misses},
+          {"arrays", std::move(arrays)},
+          {"by_page_size", std::move(by_size)}};
+}
+
+// The TLB levels a run has, in lookup order.
+std::vector<const tlb::Tlb*> tlb_levels(const mmu::Mmu& m) {
+  std::vector<const tlb::Tlb*> out = {&m.l1d(), &m.l1i()};
+  if (m.l2()) out.push_back(m.l2());
+  if (m.l2i()) out.push_back(m.l2i());
+  return out;
+}
+
+// Where accesses of `who` were served, by level name.
+nlohmann::json served_json(const hw::MemoryTiming& t, hw::Requester who) {
+  nlohmann::json j = nlohmann::json::object();
+  for (size_t l = 0; l < hw::kServedByCount; ++l) j[hw::name(static_cast<hw::ServedBy>(l))] = t.served(who, static_cast<hw::ServedBy>(l));
+  return j;
+}
+
+nlohmann::json memory_timing_json(const hw::MemoryTiming& t) {
+  nlohmann::json j = {{"model", t.model() == config::MemoryModel::Fixed ? "fixed" : "caches"},
+                      {"data_through_caches", t.data_through_caches()},
+                      {"page_walk", served_json(t, hw::Requester::PageWalk)},
+                      {"data", served_json(t, hw::Requester::Data)}};
+  if (t.model() == config::MemoryModel::Caches) {
+    nlohmann::json caches = nlohmann::json::object();
+    for (hw::ServedBy l : {hw::ServedBy::L1d, hw::ServedBy::L2, hw::ServedBy::Llc}) {
+      const hw::Cache::Stats& c = t.level(l).stats();
+      caches[hw::name(l)] = {{"hits", c.hits}, {"misses", c.misses}, {"fills", c.fills},
+                             {"evictions", c.evictions}, {"writebacks", c.writebacks}};
+    }
+    j["caches"] = std::move(caches);
+  }
+  return j;
 }
 
 // Resolution kinds in the order the reports list them.
@@ -81,12 +143,15 @@ nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::s
   j["config"] = config::to_json(cfg);
   j["accesses"] = {{"total", s.accesses}, {"reads", s.reads}, {"writes", s.writes},
                    {"fetches", s.fetches}, {"page_splits", s.page_splits}};
-  j["tlb"] = {{"l1d", tlb_json(m.l1d())}, {"l1i", tlb_json(m.l1i())},
-              {"rewalks_rights", m.stats().rewalks_rights}, {"rewalks_dirty", m.stats().rewalks_dirty}};
+  nlohmann::json tlb = {{"rewalks_rights", m.stats().rewalks_rights}, {"rewalks_dirty", m.stats().rewalks_dirty}};
+  for (const tlb::Tlb* t : tlb_levels(m)) tlb[t->basename()] = tlb_json(*t);
+  j["tlb"] = std::move(tlb);
   const mmu::WalkStats& w = m.walker.stats();
   j["walks"] = {{"count", w.walks}, {"entry_loads", w.loads}, {"dmi_loads", w.dmi_loads}, {"ad_writes", w.ad_writes},
                 {"cycles", w.cycles}, {"faults", w.faults}, {"partial_walks", w.partial_walks},
-                {"levels_skipped", w.levels_skipped}};
+                {"levels_skipped", w.levels_skipped}, {"latency", m.walk_latency().to_json()},
+                {"served", served_json(sys.timing(), hw::Requester::PageWalk)}};
+  j["memory"] = memory_timing_json(sys.timing());
   j["psc"] = psc_json(m.psc());
   j["exceptions"] = {{"page_faults", s.page_faults}, {"gp", s.gp_faults}, {"ss", s.ss_faults},
                      {"noncanonical", m.stats().noncanonical}};
@@ -147,14 +212,35 @@ void print_summary(std::ostream& out, const hw::System& sys, const std::string& 
   out << fmt::format("\n== mmusim summary: {} ({} mode) ==\n", trace, core.bare_mode() ? "bare" : "OS");
   out << fmt::format("accesses      {} (reads {}, writes {}, fetches {}; {} crossed a page)\n", s.accesses, s.reads,
                      s.writes, s.fetches, s.page_splits);
-  for (const tlb::Tlb* t : {&m.l1d(), &m.l1i()}) {
-    const tlb::TlbStats& ts = t->stats();
-    out << fmt::format("TLB {:<9} {} hits, {} misses ({} hit rate), {} evictions, {} invalidations\n", t->name(),
-                       ts.hits, ts.misses, percent(ts.hits, ts.hits + ts.misses), ts.evictions, ts.invalidations);
+  for (const tlb::Tlb* t : tlb_levels(m)) {
+    const tlb::LevelStats& ts = t->stats();
+    std::string by_size;
+    for (unsigned sz = 0; sz < 3; ++sz)
+      by_size += fmt::format("{}{} {}", sz ? ", " : "", kPageSizeNames[sz], ts.misses_by_size[sz]);
+    u64 evictions = 0, invalidations = 0;
+    for (unsigned sz = 0; sz < 3; ++sz) {
+      const tlb::SizeStats ss = t->size_stats(static_cast<mmu::PageSize>(sz));
+      evictions += ss.evictions;
+      invalidations += ss.invalidated();
+    }
+    out << fmt::format("TLB {:<9} {} lookups, {} misses ({} miss rate; by page size {}), {} evictions, "
+                       "{} invalidations\n",
+                       t->basename(), ts.lookups, ts.misses, percent(ts.misses, ts.lookups), by_size, evictions,
+                       invalidations);
   }
   const mmu::WalkStats& w = m.walker.stats();
-  out << fmt::format("walks         {} ({} entry loads, {} A/D updates, {} cycles, {} ended in a fault)\n", w.walks,
-                     w.loads, w.ad_writes, w.cycles, w.faults);
+  const LatencyHistogram& wl = m.walk_latency();
+  out << fmt::format("walks         {} ({} entry loads, {} A/D updates, {} ended in a fault); latency {:.1f} cycles "
+                     "average, p99 {}, max {}\n",
+                     w.walks, w.loads, w.ad_writes, w.faults, wl.mean(), wl.percentile(0.99), wl.max());
+  if (w.loads + w.ad_writes) {
+    std::string where;
+    for (size_t l = 0; l < hw::kServedByCount; ++l)
+      if (w.served[l])
+        where += fmt::format("{}{} {}", where.empty() ? "" : ", ", hw::name(static_cast<hw::ServedBy>(l)),
+                             percent(w.served[l], w.loads + w.ad_writes));
+    out << fmt::format("  entries from {}\n", where);
+  }
   std::string psc;
   for (mmu::Level l : mmu::PagingStructureCache::kLevels) {
     const mmu::PscArrayStats& ps = m.psc().stats(l);

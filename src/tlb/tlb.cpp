@@ -1,154 +1,80 @@
 #include "tlb/tlb.hpp"
 
-#include <stdexcept>
-
 namespace mmusim::tlb {
 
-Tlb::Tlb(std::string name, unsigned entries, unsigned ways, Replacement policy, u64 seed)
-    : name_(std::move(name)), ways_(ways), set_mask_(0), entries_(entries), policy_(policy),
-      rng_(seed ? seed : 1) {
-  const unsigned sets = ways ? entries / ways : 0;
-  if (ways == 0 || entries % ways != 0 || sets == 0 || (sets & (sets - 1)) != 0)
-    throw std::invalid_argument(name_ + ": entries/ways must be a power-of-two number of sets");
-  if (policy == Replacement::TreePlru && ((ways & (ways - 1)) != 0 || ways > 64))
-    throw std::invalid_argument(name_ + ": tree-PLRU needs a power-of-two number of ways, at most 64");
-  set_mask_ = sets - 1;
-  if (policy == Replacement::TreePlru) plru_.assign(sets, 0);
-}
-
-// Tree-PLRU over `ways_` leaves: inner node n has children 2n+1 and 2n+2 (heap
-// order); its bit says which subtree holds the victim (0 left, 1 right). A use
-// points every node on the path away from the way used.
-void Tlb::plru_touch(u64 set_index, unsigned way) {
-  u64& bits = plru_[set_index];
-  unsigned node = 0;
-  for (unsigned span = ways_; span > 1; span /= 2) {
-    const bool right = (way % span) >= span / 2;
-    if (right) bits &= ~(1ull << node);  // used the right half: the victim is on the left
-    else bits |= 1ull << node;
-    node = 2 * node + (right ? 2 : 1);
-  }
-}
-
-unsigned Tlb::victim(u64 set_index) {
-  Entry* set = &entries_[set_index * ways_];
-  for (unsigned w = 0; w < ways_; ++w)
-    if (!set[w].valid) return w;
-  switch (policy_) {
-    case Replacement::Lru: {
-      unsigned v = 0;
-      for (unsigned w = 1; w < ways_; ++w)
-        if (set[w].stamp < set[v].stamp) v = w;
-      return v;
+Tlb::Tlb(sc_core::sc_module_name name, const config::TlbLevelConfig& cfg, u64 seed)
+    : sc_module(name), organisation_(cfg.arrays), latency_(cfg.latency_cycles) {
+  const config::TlbArrayConfig* by_size[3] = {&cfg.a4k, &cfg.a2m, &cfg.a1g};
+  static constexpr const char* kNames[3] = {"4k", "2m", "1g"};
+  int array_of_size[3] = {-1, -1, -1};  // the array whose native size s is, if any
+  for (unsigned s = 0; s < 3; ++s) {
+    const bool folded = s > 0 && (cfg.arrays == config::TlbArrays::Unified ||
+                                  (s == 1 && cfg.arrays == config::TlbArrays::Shared4k2m));
+    if (folded) {
+      array_of_size[s] = 0;  // the 4k array holds this size as its own entries
+      continue;
     }
-    case Replacement::TreePlru: {
-      const u64 bits = plru_[set_index];
-      unsigned node = 0, way = 0;
-      for (unsigned span = ways_; span > 1; span /= 2) {
-        const bool right = bits & (1ull << node);
-        if (right) way += span / 2;
-        node = 2 * node + (right ? 2 : 1);
-      }
-      return way;
-    }
-    case Replacement::Random:
-      // xorshift64 (Marsaglia 2003): cheap, and the same sequence for the same seed.
-      rng_ ^= rng_ << 13;
-      rng_ ^= rng_ >> 7;
-      rng_ ^= rng_ << 17;
-      return static_cast<unsigned>(rng_ % ways_);
-    case Replacement::Srrip:
-      // The first way predicted to be re-referenced in the distant future (RRPV 3);
-      // if there is none, every way ages by one and the search repeats.
-      for (;;) {
-        for (unsigned w = 0; w < ways_; ++w)
-          if (set[w].rrpv >= 3) return w;
-        for (unsigned w = 0; w < ways_; ++w) ++set[w].rrpv;
-      }
+    if (by_size[s]->entries == 0) continue;
+    array_of_size[s] = static_cast<int>(array_count_);
+    arrays_[array_count_++] = std::make_unique<TlbArray>(std::string(basename()) + "." + kNames[s],
+                                                         by_size[s]->entries, by_size[s]->ways,
+                                                         by_size[s]->replacement, seed);
   }
-  return 0;
-}
-
-void Tlb::invalidate(Entry& e) {
-  if (!e.valid) return;
-  e.valid = false;
-  ++stats_.invalidations;
-  if (--size_count_[e.size] == 0) sizes_present_ &= ~(1u << e.size);
+  if (array_of_size[0] != 0) throw std::invalid_argument(std::string(basename()) + ": no 4k array");
+  // A size without an array is smashed into the next smaller size that has one.
+  for (unsigned s = 0; s < 3; ++s) {
+    unsigned native = s;
+    while (array_of_size[native] < 0) --native;
+    route_[s] = {static_cast<unsigned char>(array_of_size[native]), static_cast<mmu::PageSize>(native)};
+    holds_[route_[s].array] |= 1u << s;
+  }
 }
 
 void Tlb::fill(u64 la, u32 pcid, const mmu::Translation& t, bool global) {
   const unsigned s = static_cast<unsigned>(t.size);
-  const u64 vpn = la >> (12 + 9 * s);
-  const u64 set_index = vpn & set_mask_;
-  Entry* set = &entries_[set_index * ways_];
-  // The same page is cached at most once: a re-walk replaces the stale entry.
-  unsigned way = ways_;
-  for (unsigned w = 0; w < ways_ && way == ways_; ++w) {
-    const Entry& e = set[w];
-    if (e.valid && e.vpn == vpn && e.size == s && (e.global || e.pcid == pcid)) way = w;
+  if (pending_miss_) {
+    ++stats_.misses_by_size[s];
+    pending_miss_ = false;
   }
-  if (way == ways_) way = this->victim(set_index);
-  Entry* victim = &set[way];
-  if (victim->valid) {
-    if (victim->vpn != vpn || victim->size != s) ++stats_.evictions;
-    --size_count_[victim->size];
-    if (size_count_[victim->size] == 0) sizes_present_ &= ~(1u << victim->size);
+  const Route r = route_[s];
+  arrays_[r.array]->fill(la, pcid, t, global, r.size);
+}
+
+void Tlb::invalidate_page(u64 la, u32 pcid, Flush cause) {
+  for (unsigned i = 0; i < array_count_; ++i) arrays_[i]->invalidate_page(la, pcid, cause);
+}
+
+void Tlb::invalidate_page_non_global(u64 la, u32 pcid, Flush cause) {
+  for (unsigned i = 0; i < array_count_; ++i) arrays_[i]->invalidate_page_non_global(la, pcid, cause);
+}
+
+void Tlb::invalidate_pcid(u32 pcid, Flush cause) {
+  for (unsigned i = 0; i < array_count_; ++i) arrays_[i]->invalidate_pcid(pcid, cause);
+}
+
+void Tlb::invalidate_all(Flush cause) {
+  for (unsigned i = 0; i < array_count_; ++i) arrays_[i]->invalidate_all(cause);
+}
+
+void Tlb::invalidate_all_non_global(Flush cause) {
+  for (unsigned i = 0; i < array_count_; ++i) arrays_[i]->invalidate_all_non_global(cause);
+}
+
+SizeStats Tlb::size_stats(mmu::PageSize s) const {
+  SizeStats sum;
+  for (unsigned i = 0; i < array_count_; ++i) {
+    const SizeStats& a = arrays_[i]->stats(s);
+    sum.hits += a.hits;
+    sum.fills += a.fills;
+    sum.evictions += a.evictions;
+    for (unsigned c = 0; c < kFlushCauses; ++c) sum.invalidations[c] += a.invalidations[c];
   }
-  victim->vpn = vpn;
-  // SRRIP inserts with a long re-reference prediction (RRPV 2), so a line that is
-  // never used again leaves before lines that were (ISCA 2010, §3).
-  victim->rrpv = 2;
-  victim->t = t;
-  victim->pcid = pcid;
-  victim->size = static_cast<unsigned char>(s);
-  victim->global = global;
-  victim->valid = true;
-  ++size_count_[s];
-  sizes_present_ |= 1u << s;
-  ++stats_.fills;
-  if (policy_ != Replacement::Srrip) touch(set_index, way);
-}
-
-template <typename F>
-void Tlb::for_each_match(u64 la, u32 pcid, F&& f) {
-  for (unsigned s = 0; s < 3; ++s) {
-    if (!(sizes_present_ & (1u << s))) continue;
-    const u64 vpn = la >> (12 + 9 * s);
-    Entry* set = &entries_[(vpn & set_mask_) * ways_];
-    for (unsigned w = 0; w < ways_; ++w) {
-      Entry& e = set[w];
-      if (e.valid && e.vpn == vpn && e.size == s && (e.global || e.pcid == pcid)) f(e);
-    }
-  }
-}
-
-void Tlb::invalidate_page(u64 la, u32 pcid) {
-  for_each_match(la, pcid, [this](Entry& e) { invalidate(e); });
-}
-
-void Tlb::invalidate_page_non_global(u64 la, u32 pcid) {
-  for_each_match(la, pcid, [this](Entry& e) {
-    if (!e.global) invalidate(e);
-  });
-}
-
-void Tlb::invalidate_pcid(u32 pcid) {
-  for (Entry& e : entries_)
-    if (e.valid && !e.global && e.pcid == pcid) invalidate(e);
-}
-
-void Tlb::invalidate_all() {
-  for (Entry& e : entries_) invalidate(e);
-}
-
-void Tlb::invalidate_all_non_global() {
-  for (Entry& e : entries_)
-    if (e.valid && !e.global) invalidate(e);
+  return sum;
 }
 
 unsigned Tlb::valid_entries() const {
   unsigned n = 0;
-  for (const Entry& e : entries_) n += e.valid;
+  for (unsigned i = 0; i < array_count_; ++i) n += arrays_[i]->valid_entries();
   return n;
 }
 

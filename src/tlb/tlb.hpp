@@ -1,123 +1,90 @@
-// A translation lookaside buffer: one set-associative array with LRU replacement
-// that caches translations of every page size (SDM Vol. 3A §4.10.2). Entries keep
-// the raw rights combined over the walk (mmu::Translation), never a permission
-// computed for one mode, so CR0.WP, RFLAGS.AC and PKRU changes need no flush
-// (§4.10.2.2); they are tagged with a PCID or marked global (§4.10.1, §4.10.2.4).
+// One level of the TLB hierarchy as a SystemC module: the L1 DTLB, the L1 ITLB, the
+// L2 STLB (and an optional separate L2 ITLB, as Zen has). A level has up to three
+// arrays (tlb_array.hpp): one per page size (Intel L1), one for 4K and 2M pages plus
+// one for 1G (Intel STLB), or one for every size (Zen L1, fully associative). A page
+// size without an array of its own is smashed into the next smaller size that has one
+// (SDM §4.10.2.3; Zen's L2 DTLB caches 1G pages as 2M entries, linux-fault-path.md §3.1).
 //
-// Plain C++: the Mmu module owns its TLBs and calls them directly on the core's
-// thread. The TLB hierarchy (per-size arrays, STLB, other policies) is issue 4;
-// this interface is the one a level of that hierarchy keeps.
+// The module is thin on purpose: the Mmu calls it directly on the core's thread (no
+// transactions, no processes) because a lookup happens on every access; the module
+// gives it a place in the SystemC hierarchy and a latency. Misses are counted by the
+// size of the page that resolved them, which is known only when the Mmu fills the
+// level after the miss.
 #pragma once
 
-#include <cstdint>
-#include <string>
-#include <vector>
+#include <array>
+#include <memory>
 
-#include "mmu/types.hpp"
-#include "tlb/replacement.hpp"
+#include <systemc>
+
+#include "config/config.hpp"
+#include "tlb/tlb_array.hpp"
 
 namespace mmusim::tlb {
 
-using u64 = std::uint64_t;
-using u32 = std::uint32_t;
-
-struct TlbStats {
+struct LevelStats {
+  u64 lookups = 0;
   u64 hits = 0;
   u64 misses = 0;
-  u64 fills = 0;
-  u64 evictions = 0;       // valid entries replaced by a fill
-  u64 invalidations = 0;   // entries removed by INVLPG, CR3/CR4 writes, #PF, re-walks
+  u64 misses_by_size[3] = {};  // misses whose page turned out to be 4K, 2M, 1G
 };
 
-class Tlb {
+class Tlb : public sc_core::sc_module {
  public:
-  Tlb(std::string name, unsigned entries, unsigned ways, Replacement policy = Replacement::Lru,
-      u64 seed = 1);
+  // `cfg` must have a 4k array (a level whose 4k.entries is 0 is not built).
+  Tlb(sc_core::sc_module_name name, const config::TlbLevelConfig& cfg, u64 seed);
 
-  // The translation for `la` in address space `pcid` (or a global one), or nullptr.
-  // A hit makes the entry most recently used.
-  const mmu::Translation* lookup(u64 la, u32 pcid) {
-    for (unsigned s = 0; s < 3; ++s) {
-      if (!(sizes_present_ & (1u << s))) continue;
-      const unsigned shift = 12 + 9 * s;
-      const u64 vpn = la >> shift;
-      const u64 set_index = vpn & set_mask_;
-      Entry* set = &entries_[set_index * ways_];
-      for (unsigned w = 0; w < ways_; ++w) {
-        Entry& e = set[w];
-        if (e.valid && e.vpn == vpn && e.size == s && (e.global || e.pcid == pcid)) {
-          touch(set_index, w);
-          ++stats_.hits;
-          return &e.t;
-        }
+  // The entry translating `la` in `pcid`, or nullptr. The arrays are searched as
+  // hardware does in parallel; the order only matters to speed (4K first).
+  const TlbEntry* lookup(u64 la, u32 pcid) {
+    ++stats_.lookups;
+    for (unsigned i = 0; i < array_count_; ++i)
+      if (const TlbEntry* e = arrays_[i]->lookup(la, pcid)) {
+        ++stats_.hits;
+        pending_miss_ = false;
+        return e;
       }
-    }
     ++stats_.misses;
+    pending_miss_ = true;
     return nullptr;
   }
 
-  // Caches `t` for `la`. `global` is the leaf's G with CR4.PGE=1 (SDM §4.10.2.4).
+  // Caches the page translation `t` for `la` in the array that holds its size,
+  // smashed if this level has no array for it.
   void fill(u64 la, u32 pcid, const mmu::Translation& t, bool global);
 
-  // INVLPG: the entries for the page containing `la` in `pcid`, and global entries
-  // for it in any PCID, of any page size (SDM §4.10.4.1).
-  void invalidate_page(u64 la, u32 pcid);
-  // INVPCID type 0: the non-global entries for the page containing `la` in `pcid`;
-  // global ones stay (SDM §4.10.4.1, INVPCID).
-  void invalidate_page_non_global(u64 la, u32 pcid);
-  // MOV to CR3 without the no-flush hint: every non-global entry of `pcid`.
-  void invalidate_pcid(u32 pcid);
-  // MOV to CR4 changing PGE, INVPCID type 2: everything, globals included.
-  void invalidate_all();
-  // INVPCID type 3: every non-global entry of every PCID.
-  void invalidate_all_non_global();
+  // The invalidation operations of SDM §4.10.4.1 over every array (tlb_array.hpp).
+  void invalidate_page(u64 la, u32 pcid, Flush cause);
+  void invalidate_page_non_global(u64 la, u32 pcid, Flush cause);
+  void invalidate_pcid(u32 pcid, Flush cause);
+  void invalidate_all(Flush cause);
+  void invalidate_all_non_global(Flush cause);
 
-  const std::string& name() const { return name_; }
-  Replacement policy() const { return policy_; }
-  unsigned entries() const { return static_cast<unsigned>(entries_.size()); }
-  unsigned ways() const { return ways_; }
-  const TlbStats& stats() const { return stats_; }
+  u64 latency_cycles() const { return latency_; }
+  config::TlbArrays organisation() const { return organisation_; }
+  const LevelStats& stats() const { return stats_; }
+  // The arrays, 4k first; an array holds the page sizes `holds(i)` (bit s: mmu::PageSize s).
+  unsigned array_count() const { return array_count_; }
+  const TlbArray& array(unsigned i) const { return *arrays_[i]; }
+  unsigned holds(unsigned i) const { return holds_[i]; }
+  // Counters of one page size summed over the arrays.
+  SizeStats size_stats(mmu::PageSize s) const;
   unsigned valid_entries() const;
 
  private:
-  struct Entry {
-    u64 vpn = 0;          // la >> page shift of `size`
-    u64 stamp = 0;        // LRU: last use
-    unsigned char rrpv = 0;  // SRRIP: re-reference prediction value, 0 (near) .. 3 (distant)
-    mmu::Translation t;
-    u32 pcid = 0;
-    unsigned char size = 0;  // mmu::PageSize
-    bool global = false;
-    bool valid = false;
+  std::array<std::unique_ptr<TlbArray>, 3> arrays_;
+  unsigned array_count_ = 0;
+  unsigned holds_[3] = {};
+  // Page size s is cached in arrays_[route_[s].array] as entries of size route_[s].size.
+  struct Route {
+    unsigned char array = 0;
+    mmu::PageSize size = mmu::PageSize::Size4K;
   };
-  void invalidate(Entry& e);
-  // The policy's bookkeeping for a hit or a fill of `way` in set `set_index`.
-  void touch(u64 set_index, unsigned way) {
-    switch (policy_) {
-      case Replacement::Lru: entries_[set_index * ways_ + way].stamp = ++clock_; return;
-      case Replacement::TreePlru: plru_touch(set_index, way); return;
-      case Replacement::Srrip: entries_[set_index * ways_ + way].rrpv = 0; return;  // hit priority
-      case Replacement::Random: return;
-    }
-  }
-  void plru_touch(u64 set_index, unsigned way);
-  // The way a fill of set `set_index` replaces (an invalid one if any).
-  unsigned victim(u64 set_index);
-  // The entries that translate `la` in `pcid` (or globally), of every page size.
-  template <typename F>
-  void for_each_match(u64 la, u32 pcid, F&& f);
-
-  std::string name_;
-  unsigned ways_;
-  u64 set_mask_;
-  std::vector<Entry> entries_;
-  unsigned sizes_present_ = 0;   // bit s set while an entry of page size s may be valid
-  unsigned size_count_[3] = {};
-  u64 clock_ = 0;
-  Replacement policy_;
-  std::vector<u64> plru_;   // tree-PLRU: one bit per inner node, per set
-  u64 rng_;                 // Random: xorshift64 state
-  TlbStats stats_;
+  Route route_[3];
+  config::TlbArrays organisation_;
+  u64 latency_;
+  bool pending_miss_ = false;  // the last lookup missed and no fill has resolved it yet
+  LevelStats stats_;
 };
 
 }  // namespace mmusim::tlb

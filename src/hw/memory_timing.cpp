@@ -1,0 +1,89 @@
+#include "hw/memory_timing.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace mmusim::hw {
+
+const char* name(ServedBy level) {
+  switch (level) {
+    case ServedBy::L1d: return "l1d";
+    case ServedBy::L2: return "l2";
+    case ServedBy::Llc: return "llc";
+    case ServedBy::Dram: return "dram";
+    case ServedBy::Fixed: return "fixed";
+  }
+  return "?";
+}
+
+const char* name(Requester who) {
+  switch (who) {
+    case Requester::PageWalk: return "page_walk";
+    case Requester::Data: return "data";
+  }
+  return "?";
+}
+
+namespace {
+Cache make_cache(const config::CacheLevelConfig& c) { return Cache(c.sets, c.ways, c.line_bytes); }
+}  // namespace
+
+MemoryTiming::MemoryTiming(const config::Config& cfg)
+    : fixed_(cfg.mem.model == config::MemoryModel::Fixed),
+      data_through_caches_(cfg.cache.data),
+      latency_cycles_{cfg.cache.l1d.latency_cycles, cfg.cache.l2.latency_cycles, cfg.cache.llc.latency_cycles,
+                      cfg.cache.dram_latency_cycles, cfg.mem.latency_cycles},
+      l1d_(make_cache(cfg.cache.l1d)),
+      l2_(make_cache(cfg.cache.l2)),
+      llc_(make_cache(cfg.cache.llc)) {}
+
+Served MemoryTiming::miss(std::uint64_t pa, bool write, Requester who) {
+  // L1D missed. The write itself lands in L1D, so the levels below are only read.
+  ServedBy by = ServedBy::Dram;
+  if (l2_.lookup(pa, false))
+    by = ServedBy::L2;
+  else if (llc_.lookup(pa, false))
+    by = ServedBy::Llc;
+  // Lowest level first, the way the line travels up; a victim written back from a
+  // level lands in the one below, which already holds the new line.
+  if (by == ServedBy::Dram) write_back(ServedBy::Llc, llc_.fill(pa, false));
+  if (by != ServedBy::L2) write_back(ServedBy::L2, l2_.fill(pa, false));
+  write_back(ServedBy::L1d, l1d_.fill(pa, write));
+  return count(who, by);
+}
+
+void MemoryTiming::write_back(ServedBy from, std::optional<std::uint64_t> victim_pa) {
+  // Write-allocate at every level: the written-back line is filled dirty into the next
+  // level, whose own dirty victim goes on down. The LLC's go to DRAM, which keeps no
+  // state: its Cache::Stats::writebacks is the count of DRAM writes.
+  if (!victim_pa) return;
+  if (from == ServedBy::L1d)
+    write_back(ServedBy::L2, l2_.fill(*victim_pa, true));
+  else if (from == ServedBy::L2)
+    write_back(ServedBy::Llc, llc_.fill(*victim_pa, true));
+}
+
+void MemoryTiming::invalidate_all() {
+  l1d_.invalidate_all();
+  l2_.invalidate_all();
+  llc_.invalidate_all();
+}
+
+std::uint64_t MemoryTiming::accesses(Requester who) const {
+  std::uint64_t sum = 0;
+  for (std::uint64_t n : served_[static_cast<std::size_t>(who)]) sum += n;
+  return sum;
+}
+
+const Cache& MemoryTiming::level(ServedBy level) const {
+  switch (level) {
+    case ServedBy::L1d: return l1d_;
+    case ServedBy::L2: return l2_;
+    case ServedBy::Llc: return llc_;
+    case ServedBy::Dram:
+    case ServedBy::Fixed: break;
+  }
+  throw std::invalid_argument(std::string("memory timing: no cache at level ") + name(level));
+}
+
+}  // namespace mmusim::hw
