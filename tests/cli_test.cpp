@@ -274,3 +274,30 @@ TEST_F(Cli, EagerCopyOnWriteTradesFaultsForFrames) {
 }
 
 }  // namespace
+
+// Issue 4: on the teaching machine a short trace shows every structure at work, and
+// the stats carry the hierarchy's counters: per level and page size, invalidations
+// by cause, the walk latency distribution and where each entry load was served.
+TEST_F(Cli, TeachingMachineShowsEvictionsL2HitsAndPscHitsInTheStats) {
+  const fs::path stats = dir_ / "teaching.json";
+  ASSERT_EQ(mmusim("run --quiet --check --config " + std::string(MMUSIM_SOURCE_DIR) + "/configs/teaching.conf --stats " +
+                   stats.string() + " " + example("tlb-teaching.trace"))
+                .status,
+            0);
+  std::ifstream in(stats);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  const nlohmann::json& l1d = j["tlb"]["l1d"];
+  EXPECT_GE(l1d["by_page_size"]["4k"]["evictions"].get<int>(), 1);
+  EXPECT_EQ(l1d["arrays"].size(), 2u) << "teaching L1 DTLB: a 4k and a 2m array (1G smashed)";
+  EXPECT_GE(j["tlb"]["l2"]["hits"].get<int>(), 2) << "page 0 twice from the L2 TLB";
+  EXPECT_GE(j["psc"]["pde"]["hits"].get<int>(), 1);
+  EXPECT_GE(j["psc"]["pde"]["evictions"].get<int>(), 1);
+  // Every #PF leaves its address in no TLB: counted under its cause.
+  EXPECT_GE(l1d["by_page_size"]["4k"]["invalidations"].count("page_fault"), 1u);
+  const nlohmann::json& w = j["walks"];
+  EXPECT_EQ(w["latency"]["count"], w["count"]);
+  EXPECT_EQ(w["latency"]["max"], 40) << "a full 4-level walk at mem.latency 10";
+  EXPECT_EQ(w["served"]["fixed"].get<int>(), w["entry_loads"].get<int>() + w["ad_writes"].get<int>());
+  EXPECT_EQ(j["memory"]["model"], "fixed");
+  EXPECT_EQ(j["config"]["tlb.l1d.4k.entries"], 4);
+}

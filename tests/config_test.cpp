@@ -348,3 +348,32 @@ TEST(Config, EffectiveConfigurationReadsBackAsAssignments) {
 
 }  // namespace
 }  // namespace mmusim::config
+
+namespace mmusim::config {
+namespace {
+
+// DESIGN.md principle 5: a bad value is an error naming the key, never a NaN that
+// runs or an allocation that fails.
+TEST(Config, NonFiniteAndOverflowingNumbersAreRefused) {
+  Config c;
+  EXPECT_THROW(set(c, "core.frequency_ghz=nan"), ConfigError);
+  EXPECT_THROW(set(c, "core.frequency_ghz=inf"), ConfigError);
+  EXPECT_THROW(set(c, "mem.size=18014398509481985K"), ConfigError);
+}
+
+TEST(Config, HugeStructuresAreRefusedNamingTheKey) {
+  Config c;
+  c.cache.llc.sets = 1u << 30;
+  try {
+    validate(c);
+    FAIL() << "a 2^30-set LLC was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("cache.llc"), std::string::npos) << e.what();
+  }
+  Config t;
+  t.tlb.l2.a4k = {1u << 22, 4};
+  EXPECT_THROW(validate(t), ConfigError);
+}
+
+}  // namespace
+}  // namespace mmusim::config

@@ -239,6 +239,31 @@ TEST(Psc, InvalidatePcidDropsOnlyThatPcid_SDM4_10_4_1) {
   EXPECT_EQ(psc.stats(Level::PDE).invalidations, 1u);
 }
 
+// SDM §4.10.4.1 (page-fault exception): a #PF invalidates the PSC entries "that would
+// be used for that linear address", at every level, in its PCID; entries for other
+// regions and other PCIDs stay.
+TEST(Psc, PageFaultDropsTheEntriesItsAddressWouldUse_SDM4_10_4_1) {
+  constexpr u64 kPD2 = 0x7000;
+  Mem mem;
+  build(mem);
+  mem.m[kPDPT + 8] = kPD2 | kRW;  // PDPT[1] -> a second PD, PD2[0] -> the same PT
+  mem.m[kPD2] = kPT | kRW;
+  PagingStructureCache psc = make_psc();
+  ASSERT_TRUE(walk_via(psc, mem, make(0x0, AccessType::Read), regs(1)).ok());
+  ASSERT_TRUE(walk_via(psc, mem, make(1ull << 30, AccessType::Read), regs(1)).ok());
+  ASSERT_TRUE(walk_via(psc, mem, make(0x0, AccessType::Read), regs(2)).ok());
+  ASSERT_EQ(psc.valid_entries(Level::PDE), 3u);
+  psc.invalidate_address(0x1000, 1, regs(1));  // same PDE, PDPTE and PML4E as 0x0
+  EXPECT_FALSE(psc.lookup(0x0, 1, regs(1))) << "no level left to start 0x0's walk from";
+  EXPECT_EQ(psc.valid_entries(Level::PDE), 2u);
+  EXPECT_EQ(psc.valid_entries(Level::PDPTE), 2u) << "PDPT entry 1 of PCID 1 and PCID 2's stay";
+  EXPECT_EQ(psc.valid_entries(Level::PML4E), 1u) << "the one PML4E entry of PCID 1 is on the path";
+  const std::optional<WalkStart> other = psc.lookup(1ull << 30, 1, regs(1));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->level, Level::PTE) << "the other 1 GiB region keeps its PDE entry";
+  EXPECT_TRUE(psc.lookup(0x0, 2, regs(2)));
+}
+
 TEST(Psc, InvalidateAllDropsEveryPcid_SDM4_10_4_1) {
   Mem mem;
   build(mem);

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <tuple>
@@ -40,13 +41,15 @@ u64 parse_u64(std::string_view key, std::string_view v) {
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out, base);
   if (v.empty() || ec != std::errc() || p != v.data() + v.size())
     throw ConfigError(fmt::format("{}: bad value '{}' (expected an unsigned integer)", key, v));
+  if (out > std::numeric_limits<u64>::max() / mult)
+    throw ConfigError(fmt::format("{}: value '{}' is too large", key, v));
   return out * mult;
 }
 
 double parse_double(std::string_view key, std::string_view v) {
   double out = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || out <= 0)
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !(out > 0) || !std::isfinite(out))
     throw ConfigError(fmt::format("{}: bad value '{}' (expected a positive number)", key, v));
   return out;
 }
@@ -107,6 +110,9 @@ void bind_array(std::vector<Param>& out, const std::string& prefix, const std::s
   out.push_back(config::bind(prefix + ".entries", "entries", what + " entries", a.entries));
   out.push_back(config::bind(prefix + ".ways", "ways", what + " associativity", a.ways));
 }
+
+constexpr unsigned kMaxTlbEntries = 1u << 20;
+constexpr u64 kMaxCacheLines = 1ull << 23;
 
 // Indexed by tlb::Replacement.
 constexpr std::array kReplacementNames{"lru", "plru", "random", "srrip"};
@@ -238,7 +244,11 @@ void validate(const Config& c) {
       throw ConfigError(fmt::format("{}.ways: {} ways do not divide {} entries", key, t.ways, t.entries));
     const unsigned sets = t.entries / t.ways;
     if ((sets & (sets - 1)) != 0)
-      throw ConfigError(fmt::format("{}: {} sets is not a power of two", key, sets));
+      throw ConfigError(fmt::format("{}.entries: {} entries / {} ways = {} sets, not a power of two", key, t.entries,
+                                    t.ways, sets));
+    // A bound well above any real TLB, so that a typo is an error, not an allocation failure.
+    if (t.entries > kMaxTlbEntries)
+      throw ConfigError(fmt::format("{}.entries: {} is more than {}", key, t.entries, kMaxTlbEntries));
   };
   for (const auto& [name, t, required] :
        {std::tuple{"l1d", &c.tlb.l1d, true}, std::tuple{"l1i", &c.tlb.l1i, true},
@@ -254,9 +264,8 @@ void validate(const Config& c) {
       continue;
     }
     // The arrays a shared organisation folds into the 4k one must be empty.
-    const size_t own_arrays = t->arrays == TlbArrays::Split ? 3 : t->arrays == TlbArrays::Shared4k2m ? 1 : 0;
     for (size_t i = 1; i < arrays.size(); ++i) {
-      const bool folded = t->arrays == TlbArrays::Unified || (i == 1 && own_arrays == 1);
+      const bool folded = t->arrays == TlbArrays::Unified || (i == 1 && t->arrays == TlbArrays::Shared4k2m);
       if (folded && arrays[i]->entries != 0)
         throw ConfigError(fmt::format("{0}.{1}.entries: with {0}.arrays = {2} the 4k array holds {1} pages, so "
                                       "this must be 0", prefix, kTlbArrayNames[i],
@@ -280,6 +289,11 @@ void validate(const Config& c) {
     if (l->sets == 0 || (l->sets & (l->sets - 1)) != 0)
       throw ConfigError(fmt::format("{}.sets: {} is not a power of two", prefix, l->sets));
     if (l->ways == 0) throw ConfigError(fmt::format("{}.ways: must be nonzero", prefix));
+    // The model keeps tag state per line: bound the size well above any real cache
+    // (512 MiB of 64-byte lines) so that a typo is an error, not an allocation failure.
+    if (static_cast<u64>(l->sets) * l->ways > kMaxCacheLines)
+      throw ConfigError(fmt::format("{}.ways: {} sets x {} ways is more than {} lines", prefix, l->sets, l->ways,
+                                    kMaxCacheLines));
     if (l->line_bytes < 8 || l->line_bytes > 4096 || (l->line_bytes & (l->line_bytes - 1)) != 0)
       throw ConfigError(fmt::format("{}.line: {} is not a power of two from 8 to 4096 bytes", prefix, l->line_bytes));
     if (l->latency_cycles == 0) throw ConfigError(fmt::format("{}.latency: must be at least 1 cycle", prefix));

@@ -88,11 +88,12 @@ Translated Mmu::translate(const Access& a, const ControlRegs& cr) {
   out.walk_cycles = w.cycles + (cached ? psc_hit_cycles_ : 0);
   walk_latency_.record(out.walk_cycles);
   if (!w.result.ok()) {
-    // A #PF invalidates the TLB and PSC entries that would translate its address (SDM
-    // §4.10.4.1). invlpg drops every PSC entry of the PCID: more than required, as the
-    // SDM allows, and the simplest correct choice. So the PSC entries a faulting walk
-    // could create (§4.3) would be dropped at once, and none are filled.
-    invlpg(a.la, pcid, tlb::Flush::PageFault);
+    // A #PF invalidates the TLB and PSC entries that would be used to translate its
+    // address, and only those (SDM §4.10.4.1): a trace that faults on every new page
+    // keeps its PSC entries for the other pages. The PSC entries a faulting walk could
+    // create (§4.3) would be dropped at once, so none are filled.
+    for_each_tlb([&](tlb::Tlb& level) { level.invalidate_page(a.la, pcid, tlb::Flush::PageFault); });
+    psc_.invalidate_address(a.la, pcid, cr);
     out.fault = w.result.fault;
     return out;
   }

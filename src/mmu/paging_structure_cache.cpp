@@ -91,6 +91,19 @@ void PagingStructureCache::invalidate_pcid(u32 pcid) {
       }
 }
 
+void PagingStructureCache::invalidate_address(u64 la, u32 pcid, const ControlRegs& cr) {
+  for (Level l : kLevels) {
+    Array& a = arrays_[slot(l)];
+    if (a.entries.empty()) continue;
+    const u64 tag = tag_of(la, l, cr);
+    for (Entry& e : a.entries)
+      if (e.valid && e.pcid == pcid && e.tag == tag) {
+        e.valid = false;
+        ++a.stats.invalidations;
+      }
+  }
+}
+
 void PagingStructureCache::invalidate_all() {
   for (Array& a : arrays_)
     for (Entry& e : a.entries)

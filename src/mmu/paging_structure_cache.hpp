@@ -58,6 +58,10 @@ class PagingStructureCache {
   // SDM §4.10.4.1: INVLPG, MOV to CR3 and INVPCID types 0/1 drop every entry of the
   // PCID, whatever its address (PSC entries are never global).
   void invalidate_pcid(u32 pcid);
+  // A #PF: the entries of `pcid` that a walk for `la` would use, at every level (SDM
+  // §4.10.4.1; x86-paging-semantics.md §4.3), so that the retried access sees the
+  // memory the kernel fixed. Entries for other addresses stay useful.
+  void invalidate_address(u64 la, u32 pcid, const ControlRegs& cr);
   // CR4.PGE change, PCIDE 1->0, INVPCID types 2 and 3: every entry of every PCID.
   void invalidate_all();
 

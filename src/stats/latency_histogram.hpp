@@ -47,11 +47,12 @@ class LatencyHistogram {
 
   LatencyHistogram();
 
-  // One latency. Cheap enough for every TLB-miss walk: a binary search and four
-  // updates, no allocation.
+  // One latency. Cheap enough for every TLB-miss walk: no allocation, and a binary
+  // search only from 1024 cycles up.
   void record(std::uint64_t cycles) {
     // Below 1024 the bin index is the value (the axis's first 1024 bins are [k, k+1);
-    // test ExactBinsAreTheValues checks it), so the binary search is skipped there.
+    // LatencyHistogram.BinsBelow1024AreTheValuesThemselves
+    // checks it), so the binary search is skipped there.
     if (cycles < kExactBelow)
       ++hist_.at(static_cast<int>(cycles));
     else
