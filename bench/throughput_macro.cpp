@@ -4,7 +4,7 @@
 // bench/README.md says how to run it and lists measured figures.
 //
 //   throughput_macro [--pattern hot|random|seq|stlb-miss] [--accesses N] [--pages P]
-//                    [--gib G] [--seed S] [--config FILE] [--set KEY=VALUE]...
+//                    [--per-page K] [--gib G] [--seed S] [--config FILE] [--set KEY=VALUE]...
 //                    [--text FILE] [--gen-only]
 //
 // Patterns (reads and writes are 8-byte, aligned, never crossing a page):
@@ -13,8 +13,10 @@
 //              and writes (3:1) them at random: the L1 DTLB hit path.
 //   random     OS mode, no warm-up: reads and writes (3:1) at random over P pages
 //              (e.g. 65536): TLB misses, walks, and a demand fault per first touch.
-//   seq        OS mode, no warm-up: 512 accesses to each page in turn, cycling over P
-//              pages: every page is faulted in once (host memory per simulated page).
+//   seq        OS mode, no warm-up: K accesses (--per-page K, default 512) to each page
+//              in turn, cycling over P pages; the first access to each page is a write,
+//              so every page is faulted in with a frame of its own (host memory per
+//              simulated page: --per-page 1 touches a new page with every access).
 //   stlb-miss  bare mode. The setup (`mode bare`, `set cr3`, then one `poke` per page-
 //              table entry) maps G GiB (default 64) of linear address space with 4 KiB
 //              pages; every entry has A preset (and D on the leaves), so the measured
@@ -28,12 +30,14 @@
 // `--text FILE` writes the workload as a text trace first and runs it through the trace
 // reader (parsing is then part of the measurement; the mark is found the same way).
 // `--gen-only` drains the event source without simulating: the generator's own cost,
-// which is included in every simulated figure.
+// which is included in every simulated figure. Under valgrind --tool=callgrind the
+// counters are zeroed at the mark, so a profile covers the measured part only.
 //
 // Configuration: `--config FILE` is loaded over the built-in (Skylake-like) defaults,
 // then each `--set KEY=VALUE` in order, then the result is validated; a bad key or
 // value is reported on stderr with exit status 2.
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <array>
@@ -48,6 +52,13 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>  // CALLGRIND_ZERO_STATS: a no-op unless run under callgrind
+#define MMUSIM_CALLGRIND_ZERO_STATS() CALLGRIND_ZERO_STATS
+#else
+#define MMUSIM_CALLGRIND_ZERO_STATS() ((void)0)
+#endif
 
 #include "config/config.hpp"
 #include "hw/system.hpp"
@@ -89,24 +100,36 @@ struct SplitMix64 {
   }
 };
 
+// A number in [0, n) from the high bits of r, by multiplication (Lemire), not division:
+// a 64-bit divide per access would be a visible part of a 30 ns access.
+inline std::uint64_t below(std::uint64_t r, std::uint64_t n) {
+  return static_cast<std::uint64_t>((static_cast<unsigned __int128>(r) * n) >> 64);
+}
+
 // The generated workload: the setup events of its pattern, `mark "measured"`, then
 // `accesses` accesses.
 class Generator : public hw::EventSource {
  public:
-  Generator(std::string pattern, std::uint64_t accesses, std::uint64_t pages, std::uint64_t gib, std::uint64_t seed)
-      : pattern_(std::move(pattern)), accesses_(accesses), pages_(pages), gib_(gib), rng_{seed} {
-    if (pattern_ == "stlb-miss") {
+  Generator(const std::string& pattern, std::uint64_t accesses, std::uint64_t pages, std::uint64_t per_page,
+            std::uint64_t gib, std::uint64_t seed)
+      : accesses_(accesses), pages_(pages), per_page_(per_page), gib_(gib), rng_{seed} {
+    hot_ = pattern == "hot";
+    seq_ = pattern == "seq";
+    if (pattern == "stlb-miss") {
       bare_ = true;
       pages_ = gib_ << 18;  // 4 KiB pages in G GiB
     }
   }
 
   bool next(traces::Event& ev) override {
-    ev.reset_options();
+    // A measured access sets every field the core reads of an access and leaves the
+    // options as the previous access (or the mark) left them: cleared. Clearing them
+    // again per access would be a third of the generator's cost.
+    if (stage_ != Stage::Measured || i_ == 0) ev.reset_options();
     ev.line = ++line_;
     if (bare_) return next_bare(ev);
     if (stage_ == Stage::Setup) {
-      if (pattern_ == "hot" && i_ < pages_) {
+      if (hot_ && i_ < pages_) {
         // Warm-up: a write faults each page in writable and dirty, so the measured
         // writes hit too (a read first would map the zero page, then COW on a write).
         ev.op = traces::Op::Write;
@@ -118,8 +141,19 @@ class Generator : public hw::EventSource {
     }
     if (i_ >= accesses_) return false;
     const std::uint64_t r = rng_();
-    ev.op = (r & 3) == 0 ? traces::Op::Write : traces::Op::Read;
-    const std::uint64_t page = pattern_ == "seq" ? (i_ / 512) % pages_ : (r >> 11) % pages_;
+    bool write = (r & 3) == 0;
+    std::uint64_t page;
+    if (seq_) {
+      if (in_page_ == per_page_) {
+        in_page_ = 0;
+        if (++seq_page_ == pages_) seq_page_ = 0, wrapped_ = true;
+      }
+      page = seq_page_;
+      write |= in_page_++ == 0 && !wrapped_;  // the first touch writes: the page gets a frame
+    } else {
+      page = below(r, pages_);
+    }
+    ev.op = write ? traces::Op::Write : traces::Op::Read;
     ev.addr = kBase + page * 4096 + ((r >> 2) & 511) * 8;
     ev.size = 8;
     ++i_;
@@ -128,7 +162,13 @@ class Generator : public hw::EventSource {
 
   const std::string& name() const override { return name_; }
   bool bare() const { return bare_; }
-  std::uint64_t pages() const { return pages_; }  // pages touched, or mapped (bare)
+  std::uint64_t pages() const { return pages_; }  // pages of the pattern, or mapped (bare)
+  // Pages the run touches: exact for hot (the warm-up), seq and bare (mapped); for
+  // random, the pattern's pages, which enough accesses touch nearly all of.
+  std::uint64_t touched() const {
+    if (!seq_) return pages_;
+    return std::min(pages_, (accesses_ + per_page_ - 1) / per_page_);
+  }
   std::uint64_t pokes() const { return pokes_; }
 
  private:
@@ -157,7 +197,7 @@ class Generator : public hw::EventSource {
       if (i_ >= accesses_) return false;
       const std::uint64_t r = rng_();
       ev.op = traces::Op::Read;
-      ev.addr = kBareLa + ((r >> 9) % pages_) * 4096 + (r & 511) * 8;
+      ev.addr = kBareLa + below(r, pages_) * 4096 + (r & 511) * 8;
       ev.size = 8;
       ++i_;
       return true;
@@ -203,15 +243,25 @@ class Generator : public hw::EventSource {
     return false;
   }
 
-  std::string pattern_;
-  std::uint64_t accesses_, pages_, gib_;
+  std::uint64_t accesses_, pages_, per_page_, gib_;
   SplitMix64 rng_;
-  bool bare_ = false;
+  bool hot_ = false, seq_ = false, bare_ = false;
+  std::uint64_t seq_page_ = 0, in_page_ = 0;  // seq: the page, and accesses to it so far
+  bool wrapped_ = false;                      // seq: every page has been touched
   Stage stage_ = Stage::Setup;
   Step step_ = Step::Mode;
   std::uint64_t i_ = 0, line_ = 0, pokes_ = 0;
   std::string name_ = "<generated>";
 };
+
+// CPU time of the process (every SystemC process runs on the one host thread). On a
+// shared machine wall time counts the time other programs held the CPU; CPU time
+// does not, so both are reported.
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 long max_rss_kib() {
   rusage ru{};
@@ -235,14 +285,8 @@ class Measured : public hw::EventSource {
   explicit Measured(hw::EventSource& inner) : inner_(inner) {}
   bool next(traces::Event& ev) override {
     if (!inner_.next(ev)) return false;
-    if (marked_) {
-      ++events_;
-    } else if (ev.op == traces::Op::Mark && ev.name == kMarkName) {
-      marked_ = true;
-      rss_at_mark_ = max_rss_kib();
-      if (sys_) take(*sys_);
-      t_mark_ = Clock::now();  // last: the snapshot is not measured
-    }
+    if (marked_) ++events_;
+    else if (ev.op == traces::Op::Mark) at_mark(ev);
     return true;
   }
   const std::string& name() const override { return inner_.name(); }
@@ -250,11 +294,24 @@ class Measured : public hw::EventSource {
   void watch(const hw::System* sys) { sys_ = sys; }
   bool marked() const { return marked_; }
   Clock::time_point t_mark() const { return t_mark_; }
+  double cpu_mark() const { return cpu_mark_; }
   long rss_at_mark() const { return rss_at_mark_; }
   std::uint64_t events() const { return events_; }  // after the mark
   const Snapshot& at_mark() const { return snap_; }
 
  private:
+  // Out of line, so that the per-access path above stays a few instructions.
+  [[gnu::noinline]] void at_mark(const traces::Event& ev) {
+    if (ev.name != kMarkName) return;
+    marked_ = true;
+    rss_at_mark_ = max_rss_kib();
+    if (sys_) take(*sys_);
+    // Under callgrind, the profile starts here: its costs are the measured part's.
+    MMUSIM_CALLGRIND_ZERO_STATS();
+    cpu_mark_ = cpu_seconds();
+    t_mark_ = Clock::now();  // last: the snapshot is not measured
+  }
+
   void take(const hw::System& s) {
     snap_.l1d = s.mmu().l1d().stats();
     if (s.mmu().l2()) snap_.l2 = s.mmu().l2()->stats();
@@ -272,6 +329,7 @@ class Measured : public hw::EventSource {
   const hw::System* sys_ = nullptr;
   bool marked_ = false;
   Clock::time_point t_mark_{};
+  double cpu_mark_ = 0;
   long rss_at_mark_ = 0;
   std::uint64_t events_ = 0;
   Snapshot snap_;
@@ -316,13 +374,13 @@ void write_text(hw::EventSource& gen, const std::string& path) {
 }
 
 constexpr const char* kUsage =
-    "usage: throughput_macro [--pattern hot|random|seq|stlb-miss] [--accesses N] [--pages P] [--gib G]\n"
+    "usage: throughput_macro [--pattern hot|random|seq|stlb-miss] [--accesses N] [--pages P] [--per-page K] [--gib G]\n"
     "                        [--seed S] [--config FILE] [--set KEY=VALUE]... [--text FILE] [--gen-only]\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::uint64_t accesses = 10'000'000, pages = 32, gib = 64, seed = 42;
+  std::uint64_t accesses = 10'000'000, pages = 32, per_page = 512, gib = 64, seed = 42;
   std::string pattern = "hot", text, config_file;
   std::vector<std::string> sets;
   bool gen_only = false;
@@ -341,6 +399,7 @@ int main(int argc, char** argv) {
       const std::string v = argv[++i];
       if (k == "--accesses") accesses = std::stoull(v);
       else if (k == "--pages") pages = std::stoull(v);
+      else if (k == "--per-page") per_page = std::stoull(v);
       else if (k == "--gib") gib = std::stoull(v);
       else if (k == "--seed") seed = std::stoull(v);
       else if (k == "--pattern") pattern = v;
@@ -351,7 +410,7 @@ int main(int argc, char** argv) {
     }
     if (pattern != "hot" && pattern != "random" && pattern != "seq" && pattern != "stlb-miss")
       throw std::invalid_argument("unknown pattern '" + pattern + "' (expected hot, random, seq or stlb-miss)");
-    if (pages == 0) throw std::invalid_argument("--pages must be at least 1");
+    if (pages == 0 || per_page == 0) throw std::invalid_argument("--pages and --per-page must be at least 1");
     if (gib == 0 || gib > 512) throw std::invalid_argument("--gib must be 1..512 (one PDPT)");
   } catch (const std::exception& e) {
     std::cerr << "throughput_macro: " << e.what() << '\n' << kUsage;
@@ -368,7 +427,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  Generator gen(pattern, accesses, pages, gib, seed);
+  Generator gen(pattern, accesses, pages, per_page, gib, seed);
   std::unique_ptr<hw::EventSource> file_source;
   hw::EventSource* inner = &gen;
   if (!text.empty()) {
@@ -389,13 +448,19 @@ int main(int argc, char** argv) {
     while (source.next(ev)) {
     }
     const auto t1 = Clock::now();
+    const double cpu_secs = cpu_seconds() - source.cpu_mark();
     const double setup = std::chrono::duration<double>(source.t_mark() - t0).count();
     const double secs = std::chrono::duration<double>(t1 - source.t_mark()).count();
+    const auto events = static_cast<double>(source.events());
     std::cout << header << " gen-only\n";
     std::cout << fmt::format("generator only: setup {:.3f} s, measured events: {}  host seconds: {:.3f}  "
-                             "events/s: {:.2f} M ({:.1f} ns each)\n",
-                             setup, source.events(), secs, static_cast<double>(source.events()) / secs / 1e6,
-                             1e9 * secs / static_cast<double>(source.events()));
+                             "events/s: {:.2f} M ({:.1f} ns each); CPU: {:.1f} ns each\n",
+                             setup, source.events(), secs, events / secs / 1e6, 1e9 * secs / events,
+                             1e9 * cpu_secs / events);
+    std::cout << fmt::format("summary: pattern={} gen_only=1 events={} secs={:.4f} rate_M={:.3f} cpu_secs={:.4f} "
+                             "cpu_rate_M={:.3f} ns_each={:.2f} cpu_ns_each={:.2f}\n",
+                             pattern, source.events(), secs, events / secs / 1e6, cpu_secs, events / cpu_secs / 1e6,
+                             1e9 * secs / events, 1e9 * cpu_secs / events);
     return 0;
   }
 
@@ -406,6 +471,7 @@ int main(int argc, char** argv) {
   const auto t0 = Clock::now();
   sys.run();
   const auto t1 = Clock::now();
+  const double cpu_end = cpu_seconds();
   if (sys.core().error()) {
     std::cerr << *sys.core().error() << '\n';
     return 1;
@@ -417,6 +483,7 @@ int main(int argc, char** argv) {
   const long rss_end = max_rss_kib();
   const double setup_secs = std::chrono::duration<double>(source.t_mark() - t0).count();
   const double secs = std::chrono::duration<double>(t1 - source.t_mark()).count();
+  const double cpu_secs = cpu_end - source.cpu_mark();
 
   const auto& s = sys.core().stats();
   const stats::Phase& phase = s.phases.back();  // from mark "measured" to the end
@@ -436,8 +503,10 @@ int main(int argc, char** argv) {
   const std::uint64_t walks = wl.count() - at.walk_count;
 
   std::cout << header << '\n';
-  std::cout << fmt::format("measured: accesses: {}  host seconds: {:.3f}  accesses/s: {:.2f} M  ({:.1f} ns each)\n",
-                           n, secs, rate / 1e6, 1e9 * secs / static_cast<double>(n));
+  const double cpu_rate = static_cast<double>(n) / cpu_secs;
+  std::cout << fmt::format("measured: accesses: {}  host seconds: {:.3f}  accesses/s: {:.2f} M  ({:.1f} ns each); "
+                           "CPU seconds: {:.3f} = {:.2f} M per CPU-second\n",
+                           n, secs, rate / 1e6, 1e9 * secs / static_cast<double>(n), cpu_secs, cpu_rate / 1e6);
   std::cout << fmt::format("setup: {} events ({} pokes) in {:.3f} s before the measured part\n",
                            s.events - source.events(), gen.pokes(), setup_secs);
   std::cout << fmt::format(
@@ -473,21 +542,22 @@ int main(int argc, char** argv) {
                            phase.counters.page_faults, s.page_faults, s.total_cycles());
   const long setup_growth = source.rss_at_mark() - rss_before;
   const long run_growth = rss_end - rss_before;
-  std::cout << fmt::format("host memory: max RSS {} KiB; grew {} KiB over the run = {:.1f} bytes per simulated page "
-                           "({} pages); {} KiB in the setup = {:.1f} bytes per page\n",
-                           rss_end, run_growth, 1024.0 * static_cast<double>(run_growth) / static_cast<double>(gen.pages()),
-                           gen.pages(), setup_growth,
-                           1024.0 * static_cast<double>(setup_growth) / static_cast<double>(gen.pages()));
+  const double pages_touched = static_cast<double>(gen.touched());
+  const double per_page_run = 1024.0 * static_cast<double>(run_growth) / pages_touched;
+  const double per_page_setup = 1024.0 * static_cast<double>(setup_growth) / pages_touched;
+  std::cout << fmt::format("host memory: max RSS {} KiB; grew {} KiB over the run ({} KiB in the setup) for {} "
+                           "simulated pages {} = {:.1f} bytes per page over the run, {:.1f} in the setup\n",
+                           rss_end, run_growth, setup_growth, gen.touched(), gen.bare() ? "mapped" : "touched",
+                           per_page_run, per_page_setup);
   std::cout << fmt::format("stored frames: {} ({} KiB of frame contents)\n", sys.store().resident_frames(),
                            sys.store().resident_frames() * 4);
+  const double walk_mean = walks ? static_cast<double>(wl.sum() - at.walk_sum) / static_cast<double>(walks) : 0.0;
   std::cout << fmt::format(
-      "summary: pattern={} accesses={} secs={:.4f} rate_M={:.3f} setup_secs={:.3f} l1d_hit_pct={:.3f} "
+      "summary: pattern={} accesses={} secs={:.4f} rate_M={:.3f} cpu_secs={:.4f} cpu_rate_M={:.3f} setup_secs={:.3f} "
+      "l1d_hit_pct={:.3f} "
       "l2_miss_pct={:.3f} walks={} walk_mean={:.1f} walk_p99={} pf_measured={} max_rss_kib={} "
       "bytes_per_page_run={:.1f} bytes_per_page_setup={:.1f}\n",
-      pattern, n, secs, rate / 1e6, setup_secs, pct(l1_hits, l1_lookups), pct(l2_misses, l2_lookups), walks,
-      walks ? static_cast<double>(wl.sum() - at.walk_sum) / static_cast<double>(walks) : 0.0,
-      percentile_since(wl, at, 0.99), phase.counters.page_faults, rss_end,
-      1024.0 * static_cast<double>(run_growth) / static_cast<double>(gen.pages()),
-      1024.0 * static_cast<double>(setup_growth) / static_cast<double>(gen.pages()));
+      pattern, n, secs, rate / 1e6, cpu_secs, cpu_rate / 1e6, setup_secs, pct(l1_hits, l1_lookups), pct(l2_misses, l2_lookups), walks,
+      walk_mean, percentile_since(wl, at, 0.99), phase.counters.page_faults, rss_end, per_page_run, per_page_setup);
   return 0;
 }

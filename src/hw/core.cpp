@@ -357,7 +357,10 @@ void Core::set_register(const std::string& name, std::uint64_t v) {
     if (r.cr4_pcide && !b) mmu_.invalidate_all(tlb::Flush::Cr4);
     r.cr4_pcide = b;
   } else if (name == "cr4.smep") {
-    if (b && !r.cr4_smep) mmu_.invalidate_pcid(r.pcid(), tlb::Flush::Cr4);
+    // SDM §4.10.4.1: SMEP 0→1 invalidates the TLB entries of the current PCID; whether
+    // globals count as the PCID's is not said, so drop everything: invalidating more
+    // than required is always allowed, keeping a stale global never is.
+    if (b && !r.cr4_smep) mmu_.invalidate_all(tlb::Flush::Cr4);
     r.cr4_smep = b;
   } else if (name == "cr4.la57") {
     // Hardware refuses this in long mode (#GP); the contract takes it as a
