@@ -29,6 +29,20 @@ poke 0x2000 0x3007                 # PDPT[0] -> PD 0x3000
 poke 0x3010 0x4007                 # PD[2]   -> PT 0x4000: 0x400000..0x5fffff
 )";
 
+// For the INVPCID types: a global entry for 0x400000, and entries for 0x401000 under
+// PCID 1 and PCID 2 (PCID 2 running); then both pages move in memory only, so a read
+// of the old address shows an entry that survived, of the new one an entry that went.
+const std::string kGlobalAndTwoPcids = kPaging + R"(set cr4.pge=1 cr4.pcide=1 cr3=0x1001
+poke 0x4000 0x5107                 # 0x400000 -> 0x5000, global
+poke 0x4008 0x6007                 # 0x401000 -> 0x6000
+r 0x400000 expect=0x5000           # global entry
+r 0x401000 expect=0x6000           # PCID 1's entry
+set cr3=0x8000000000001002         # PCID 2, no flush
+r 0x401000 expect=0x6000           # PCID 2's entry
+poke 0x4000 0x7107                 # both pages move in memory only
+poke 0x4008 0x8007
+)";
+
 // For the paging-structure caches: two page tables for the same 2 MiB, PT1 (0x4000,
 // where PD[2] points) maps page i of 0x400000 to 0x10000 + i pages, PT2 (0x5000) to
 // 0x20000 + i pages, and PT1[5] is absent. Which one a walk used shows in the PA.
@@ -275,17 +289,7 @@ r 0x402000 expect=0x7000           # another address: kept (type 0 is not type 1
 }
 
 TEST_F(Invalidation, InvpcidType1RemovesOnePcidsNonGlobalEntries_SDM4_10_4_1) {
-  run(kPaging + R"(
-set cr4.pge=1 cr4.pcide=1 cr3=0x1001
-poke 0x4000 0x5107                 # 0x400000 -> 0x5000, global
-poke 0x4008 0x6007                 # 0x401000 -> 0x6000
-r 0x400000 expect=0x5000           # global entry
-r 0x401000 expect=0x6000           # PCID 1's entry
-set cr3=0x8000000000001002         # PCID 2, no flush
-r 0x401000 expect=0x6000           # PCID 2's entry
-poke 0x4000 0x7107                 # both pages move in memory only
-poke 0x4008 0x8007
-invpcid 1 1                        # PCID 1's context, while PCID 2 runs
+  run(kGlobalAndTwoPcids + R"(invpcid 1 1                        # PCID 1's context, while PCID 2 runs
 r 0x401000 expect=0x6000           # PCID 2's entry: kept
 r 0x400000 expect=0x5000           # global: kept
 set cr3=0x8000000000001001         # PCID 1, no flush
@@ -294,17 +298,7 @@ r 0x401000 expect=0x8000           # PCID 1's entry: removed
 }
 
 TEST_F(Invalidation, InvpcidType2RemovesEverythingIncludingGlobals_SDM4_10_4_1) {
-  run(kPaging + R"(
-set cr4.pge=1 cr4.pcide=1 cr3=0x1001
-poke 0x4000 0x5107                 # 0x400000 -> 0x5000, global
-poke 0x4008 0x6007                 # 0x401000 -> 0x6000
-r 0x400000 expect=0x5000           # global entry
-r 0x401000 expect=0x6000           # PCID 1's entry
-set cr3=0x8000000000001002         # PCID 2, no flush
-r 0x401000 expect=0x6000           # PCID 2's entry
-poke 0x4000 0x7107                 # both pages move in memory only
-poke 0x4008 0x8007
-r 0x400000 expect=0x5000           # premise: still cached
+  run(kGlobalAndTwoPcids + R"(r 0x400000 expect=0x5000           # premise: still cached
 invpcid 2
 r 0x400000 expect=0x7000           # global: removed
 r 0x401000 expect=0x8000           # PCID 2's: removed
@@ -314,17 +308,7 @@ r 0x401000 expect=0x8000           # PCID 1's: removed
 }
 
 TEST_F(Invalidation, InvpcidType3RemovesAllNonGlobalEntriesKeepsGlobals_SDM4_10_4_1) {
-  run(kPaging + R"(
-set cr4.pge=1 cr4.pcide=1 cr3=0x1001
-poke 0x4000 0x5107                 # 0x400000 -> 0x5000, global
-poke 0x4008 0x6007                 # 0x401000 -> 0x6000
-r 0x400000 expect=0x5000           # global entry
-r 0x401000 expect=0x6000           # PCID 1's entry
-set cr3=0x8000000000001002         # PCID 2, no flush
-r 0x401000 expect=0x6000           # PCID 2's entry
-poke 0x4000 0x7107                 # both pages move in memory only
-poke 0x4008 0x8007
-invpcid 3
+  run(kGlobalAndTwoPcids + R"(invpcid 3
 r 0x400000 expect=0x5000           # global: kept
 r 0x401000 expect=0x8000           # PCID 2's: removed
 set cr3=0x8000000000001001         # PCID 1, no flush
@@ -356,17 +340,7 @@ r 0x401000 expect=0x9000
 }
 
 TEST_F(Invalidation, MovToCr4ClearingPcideRemovesEveryPcidAndGlobals_SDM4_10_4_1) {
-  run(kPaging + R"(
-set cr4.pge=1 cr4.pcide=1 cr3=0x1001
-poke 0x4000 0x5107                 # 0x400000 -> 0x5000, global
-poke 0x4008 0x6007                 # 0x401000 -> 0x6000
-r 0x400000 expect=0x5000           # global entry
-r 0x401000 expect=0x6000           # PCID 1's entry
-set cr3=0x8000000000001002         # PCID 2, no flush
-r 0x401000 expect=0x6000           # PCID 2's entry
-poke 0x4000 0x7107                 # both pages move in memory only
-poke 0x4008 0x8007
-r 0x400000 expect=0x5000           # premise: still cached
+  run(kGlobalAndTwoPcids + R"(r 0x400000 expect=0x5000           # premise: still cached
 set cr4.pcide=0 cr3=0x1000         # PCIDE 1 -> 0 (CR3 loads PCID 0: it cannot drop the others)
 r 0x400000 expect=0x7000           # global: removed
 set cr4.pcide=1                    # PCIDE 0 -> 1 (CR3[11:0] = 0): no flush needed
