@@ -146,7 +146,10 @@ class Generator : public hw::EventSource {
     if (seq_) {
       if (in_page_ == per_page_) {
         in_page_ = 0;
-        if (++seq_page_ == pages_) seq_page_ = 0, wrapped_ = true;
+        if (++seq_page_ == pages_) {
+          seq_page_ = 0;
+          wrapped_ = true;
+        }
       }
       page = seq_page_;
       write |= in_page_++ == 0 && !wrapped_;  // the first touch writes: the page gets a frame

@@ -32,6 +32,7 @@ config::Config tiny(config::CacheLevelConfig l1d = {4, 2, 64, kL1Cycles},
   c.cache.l2 = l2;
   c.cache.llc = llc;
   c.cache.dram_latency_cycles = kDramCycles;
+  c.cache.data = true;  // data competes with page-table lines unless a test says otherwise
   return c;
 }
 
@@ -151,7 +152,7 @@ TEST(MemoryTiming, WithoutCacheDataDataAccessesCostL1dAndLeavePageWalkLinesAlone
 }
 
 TEST(MemoryTiming, WithCacheDataDataAccessesCompeteWithPageWalkLines) {
-  MemoryTiming m(tiny({1, 2, 64, kL1Cycles}));  // cache.data defaults to true
+  MemoryTiming m(tiny({1, 2, 64, kL1Cycles}));  // cache.data = true
   EXPECT_EQ(at(m, 0x7000), ServedBy::Dram);
   EXPECT_EQ(at(m, 0x100000, false, Requester::Data), ServedBy::Dram);
   EXPECT_EQ(at(m, 0x100040, false, Requester::Data), ServedBy::Dram);  // evicts the PTE line

@@ -45,22 +45,8 @@ bool Cache::lookup_other_ways(std::uint64_t line, std::uint64_t set, bool write)
   return false;
 }
 
-std::optional<std::uint64_t> Cache::fill(std::uint64_t pa, bool dirty) {
-  const std::uint64_t line = pa >> line_shift_;
-  const std::uint64_t set = line & set_mask_;
-  const std::size_t base = set * ways_;
-  // One pass finds the line if present, else the way with the oldest stamp. Empty
-  // ways have stamp 0 and every used way a later one, so an empty way wins.
-  unsigned victim = 0;
-  for (unsigned way = 0; way < ways_; ++way) {
-    if (tags_[base + way] == line) {
-      dirty_[base + way] |= static_cast<unsigned char>(dirty);
-      touch(set, way);
-      return std::nullopt;
-    }
-    if (stamps_[base + way] < stamps_[base + victim]) victim = way;
-  }
-  const std::size_t slot = base + victim;
+std::optional<std::uint64_t> Cache::install(std::uint64_t line, std::uint64_t set, unsigned way, bool dirty) {
+  const std::size_t slot = set * ways_ + way;
   std::optional<std::uint64_t> written_back;
   if (tags_[slot] != kEmpty) {
     ++stats_.evictions;
@@ -71,9 +57,35 @@ std::optional<std::uint64_t> Cache::fill(std::uint64_t pa, bool dirty) {
   }
   tags_[slot] = line;
   dirty_[slot] = dirty;
-  touch(set, victim);
+  touch(set, way);
   ++stats_.fills;
   return written_back;
+}
+
+std::optional<std::uint64_t> Cache::fill(std::uint64_t pa, bool dirty) {
+  const std::uint64_t line = pa >> line_shift_;
+  const std::uint64_t set = line & set_mask_;
+  const auto [present, way] = find_or_victim(line, set);
+  if (present) {  // not installed twice: made MRU (and dirty if asked)
+    dirty_[set * ways_ + way] |= static_cast<unsigned char>(dirty);
+    touch(set, way);
+    return std::nullopt;
+  }
+  return install(line, set, way, dirty);
+}
+
+Cache::Outcome Cache::access(std::uint64_t pa, bool write) {
+  const std::uint64_t line = pa >> line_shift_;
+  const std::uint64_t set = line & set_mask_;
+  const auto [present, way] = find_or_victim(line, set);
+  if (present) {
+    dirty_[set * ways_ + way] |= static_cast<unsigned char>(write);
+    touch(set, way);
+    ++stats_.hits;
+    return {true, std::nullopt};
+  }
+  ++stats_.misses;
+  return {false, install(line, set, way, write)};
 }
 
 void Cache::invalidate_all() {

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace mmusim::hw {
@@ -37,21 +38,33 @@ class Cache {
   // (line_bytes at least 8) and ways is nonzero.
   Cache(unsigned sets, unsigned ways, unsigned line_bytes);
 
-  // Whether the line holding `pa` is present. A hit makes it most recently used and,
-  // for a write, dirty. Inline because an L1D hit is the common case of every access.
-  bool lookup(std::uint64_t pa, bool write) {
+  // Whether the line holding `pa` is the most recently used of its set: then it is a
+  // hit (counted; dirty on a write) that leaves the LRU order as it is. Inline: an
+  // L1D hit on the line used last is the common case of every access.
+  bool hit_mru(std::uint64_t pa, bool write) {
     const std::uint64_t line = pa >> line_shift_;
     const std::uint64_t set = line & set_mask_;
     const std::size_t mru = set * ways_ + mru_way_[set];
-    // The MRU way already holds the set's newest stamp, so a hit on it leaves the
-    // LRU order as it is: no stamp to write.
-    if (tags_[mru] == line) {
-      dirty_[mru] |= static_cast<unsigned char>(write);
-      ++stats_.hits;
-      return true;
-    }
-    return lookup_other_ways(line, set, write);
+    if (tags_[mru] != line) return false;
+    dirty_[mru] |= static_cast<unsigned char>(write);
+    ++stats_.hits;
+    return true;
   }
+
+  // Whether the line holding `pa` is present. A hit makes it most recently used and,
+  // for a write, dirty.
+  bool lookup(std::uint64_t pa, bool write) {
+    return hit_mru(pa, write) || lookup_other_ways(pa >> line_shift_, (pa >> line_shift_) & set_mask_, write);
+  }
+
+  // A lookup that installs the line on a miss, in the same pass over the set: what
+  // a level does on the way of an access that will fill it anyway. `written_back` is
+  // the evicted line's address if it was dirty.
+  struct Outcome {
+    bool hit;
+    std::optional<std::uint64_t> written_back;
+  };
+  Outcome access(std::uint64_t pa, bool write);
 
   // Installs the line holding `pa` (dirty if asked) as most recently used, evicting
   // the set's least recently used line if no way is free. Returns the address of the
@@ -79,6 +92,19 @@ class Cache {
   static constexpr std::uint64_t kEmpty = ~std::uint64_t{0};
 
   bool lookup_other_ways(std::uint64_t line, std::uint64_t set, bool write);
+  // The way of `set` holding `line`, or (if none) the least recently used way, in one
+  // pass; empty ways have stamp 0, so they go first.
+  std::pair<bool, unsigned> find_or_victim(std::uint64_t line, std::uint64_t set) const {
+    const std::size_t base = set * ways_;
+    unsigned victim = 0;
+    for (unsigned way = 0; way < ways_; ++way) {
+      if (tags_[base + way] == line) return {true, way};
+      if (stamps_[base + way] < stamps_[base + victim]) victim = way;
+    }
+    return {false, victim};
+  }
+  // Puts `line` in `way` of `set`, counting the eviction; returns a dirty victim's address.
+  std::optional<std::uint64_t> install(std::uint64_t line, std::uint64_t set, unsigned way, bool dirty);
   std::optional<std::size_t> find(std::uint64_t pa) const;  // index of the way holding pa
   void touch(std::uint64_t set, unsigned way) {
     stamps_[set * ways_ + way] = ++clock_;

@@ -38,17 +38,22 @@ MemoryTiming::MemoryTiming(const config::Config& cfg)
       llc_(make_cache(cfg.cache.llc)) {}
 
 Served MemoryTiming::miss(std::uint64_t pa, bool write, Requester who) {
-  // L1D missed. The write itself lands in L1D, so the levels below are only read.
-  ServedBy by = ServedBy::Dram;
-  if (l2_.lookup(pa, false))
-    by = ServedBy::L2;
-  else if (llc_.lookup(pa, false))
-    by = ServedBy::Llc;
+  // Not the MRU line of its L1D set. Each level that misses installs the line in the
+  // pass that looked for it (the line is filled into every level above the one that
+  // serves it). The write itself lands in L1D, so the levels below are only read.
+  const Cache::Outcome l1 = l1d_.access(pa, write);
+  if (l1.hit) return count(who, ServedBy::L1d);
+  ServedBy by = ServedBy::L2;
+  const Cache::Outcome l2 = l2_.access(pa, false);
+  if (!l2.hit) {
+    const Cache::Outcome llc = llc_.access(pa, false);
+    by = llc.hit ? ServedBy::Llc : ServedBy::Dram;
+    write_back(ServedBy::Llc, llc.written_back);
+  }
   // Lowest level first, the way the line travels up; a victim written back from a
   // level lands in the one below, which already holds the new line.
-  if (by == ServedBy::Dram) write_back(ServedBy::Llc, llc_.fill(pa, false));
-  if (by != ServedBy::L2) write_back(ServedBy::L2, l2_.fill(pa, false));
-  write_back(ServedBy::L1d, l1d_.fill(pa, write));
+  write_back(ServedBy::L2, l2.written_back);
+  write_back(ServedBy::L1d, l1.written_back);
   return count(who, by);
 }
 

@@ -69,7 +69,7 @@ class MemoryTiming {
   // Inline: the L1D hit, or either mode that keeps no state, is the common case.
   Served access(std::uint64_t pa, bool write, Requester who) {
     if (fixed_) return count(who, ServedBy::Fixed);
-    if ((who == Requester::Data && !data_through_caches_) || l1d_.lookup(pa, write))
+    if ((who == Requester::Data && !data_through_caches_) || l1d_.hit_mru(pa, write))
       return count(who, ServedBy::L1d);
     return miss(pa, write, who);
   }

@@ -13,8 +13,17 @@ PageWalker::PageWalker(sc_core::sc_module_name name, sc_core::sc_time clock_peri
 }
 
 void PageWalker::invalidate_direct_mem_ptr(sc_dt::uint64 start, sc_dt::uint64 end) {
-  for (DmiSlot& slot : dmi_)
-    if (slot.bytes && (slot.frame << 12) <= end && ((slot.frame << 12) | 0xFFF) >= start) slot = DmiSlot{};
+  // Memory revokes one frame at a time when the kernel frees it: visit only the
+  // slots those frames map to, not the whole table.
+  const u64 first = start >> 12, last = end >> 12;
+  if (last - first >= kDmiSlots) {
+    for (DmiSlot& slot : dmi_) slot = DmiSlot{};
+    return;
+  }
+  for (u64 frame = first; frame <= last; ++frame) {
+    DmiSlot& slot = dmi_[frame % kDmiSlots];
+    if (slot.frame == frame) slot = DmiSlot{};
+  }
 }
 
 unsigned char* PageWalker::dmi_frame(u64 pa) {
@@ -23,13 +32,13 @@ unsigned char* PageWalker::dmi_frame(u64 pa) {
   if (slot.frame == frame) return slot.bytes;
   // TLM-2.0 LT practice: ask for DMI only once a transaction's response allowed it.
   if (!dmi_hinted_) return nullptr;
-  tlm::tlm_generic_payload tx;
-  tx.set_address(frame << 12);
-  tx.set_command(tlm::TLM_READ_COMMAND);
+  // One payload for every request: constructing a generic payload allocates.
+  dmi_tx_.set_address(frame << 12);
+  dmi_tx_.set_command(tlm::TLM_READ_COMMAND);
   tlm::tlm_dmi dmi;
   // Only a grant of exactly this frame, readable and writable, is kept: anything
   // else goes through b_transport.
-  if (!socket->get_direct_mem_ptr(tx, dmi) || !dmi.is_read_write_allowed() ||
+  if (!socket->get_direct_mem_ptr(dmi_tx_, dmi) || !dmi.is_read_write_allowed() ||
       dmi.get_start_address() != (frame << 12) || dmi.get_end_address() != ((frame << 12) | 0xFFF))
     return nullptr;
   dmi_read_latency_ = dmi.get_read_latency();

@@ -6,6 +6,8 @@
 // transactions annotate (none, as System wires memory: timing is MemoryTiming's).
 #pragma once
 
+#include <vector>
+
 #include <systemc>
 #include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
@@ -67,8 +69,11 @@ class PageWalker : public sc_core::sc_module, private PagingMemory {
     u64 frame = ~0ull;             // pa >> 12, or none
     unsigned char* bytes = nullptr;
   };
-  static constexpr unsigned kDmiSlots = 64;  // page-table pages a walk touches stay few
-  DmiSlot dmi_[kDmiSlots];
+  // Direct-mapped by frame number: 65,536 slots (1 MiB) hold the page tables of 128 GiB
+  // of 4 KiB mappings (512 PTE pages map 1 GiB), so a walk over a large footprint
+  // seldom asks memory again; asking costs a TLM call and a hash lookup in memory.
+  static constexpr unsigned kDmiSlots = 65536;
+  std::vector<DmiSlot> dmi_ = std::vector<DmiSlot>(kDmiSlots);
   sc_core::sc_time dmi_read_latency_;
   sc_core::sc_time dmi_write_latency_;
   hw::MemoryTiming& timing_;
@@ -78,6 +83,7 @@ class PageWalker : public sc_core::sc_module, private PagingMemory {
   sc_core::sc_time period_;
   sc_core::sc_time delay_;
   tlm::tlm_generic_payload tx_;
+  tlm::tlm_generic_payload dmi_tx_;
   WalkStats stats_;
 };
 

@@ -92,13 +92,23 @@ void TlbArray::fill(u64 la, u32 pcid, const mmu::Translation& t, bool global, mm
   const u64 vpn = la >> (12 + 9 * s);
   const u64 set_index = vpn & set_mask_;
   TlbEntry* set = &entries_[set_index * ways_];
-  // The same page is cached at most once: a re-walk replaces the stale entry.
-  unsigned way = ways_;
-  for (unsigned w = 0; w < ways_ && way == ways_; ++w) {
+  // One pass over the set: the entry for the same page if there is one (a page is
+  // cached at most once: a re-walk replaces the stale entry), else the first invalid
+  // way, else the least recently used; other policies choose among full sets below.
+  unsigned way = ways_, invalid = ways_, lru = 0;
+  for (unsigned w = 0; w < ways_; ++w) {
     const TlbEntry& e = set[w];
-    if (e.valid && e.vpn == vpn && e.size == s && (e.global || e.pcid == pcid)) way = w;
+    if (!e.valid) {
+      if (invalid == ways_) invalid = w;
+      continue;
+    }
+    if (e.vpn == vpn && e.size == s && (e.global || e.pcid == pcid)) {
+      way = w;
+      break;
+    }
+    if (e.stamp < set[lru].stamp) lru = w;
   }
-  if (way == ways_) way = this->victim(set_index);
+  if (way == ways_) way = invalid != ways_ ? invalid : policy_ == Replacement::Lru ? lru : victim(set_index);
   TlbEntry& e = set[way];
   if (e.valid) {
     if (e.vpn != vpn || e.size != s) ++stats_[e.page_size].evictions;
