@@ -5,7 +5,8 @@
 namespace mmusim::tlb {
 
 TlbArray::TlbArray(std::string name, unsigned entries, unsigned ways, Replacement policy, u64 seed)
-    : name_(std::move(name)), ways_(ways), set_mask_(0), entries_(entries), policy_(policy),
+    : name_(std::move(name)), ways_(ways), set_mask_(0), entries_(entries), keys_(entries, 0),
+      stamps_(entries, 0), policy_(policy),
       rng_(seed ? seed : 1) {
   const unsigned sets = ways ? entries / ways : 0;
   if (ways == 0 || entries % ways != 0 || sets == 0 || (sets & (sets - 1)) != 0)
@@ -38,7 +39,7 @@ unsigned TlbArray::victim(u64 set_index) {
     case Replacement::Lru: {
       unsigned v = 0;
       for (unsigned w = 1; w < ways_; ++w)
-        if (set[w].stamp < set[v].stamp) v = w;
+        if (stamps_[set_index * ways_ + w] < stamps_[set_index * ways_ + v]) v = w;
       return v;
     }
     case Replacement::TreePlru: {
@@ -83,6 +84,7 @@ void TlbArray::count_out(const TlbEntry& e) {
 void TlbArray::invalidate(TlbEntry& e, Flush cause) {
   if (!e.valid) return;
   e.valid = false;
+  keys_[static_cast<size_t>(&e - entries_.data())] = 0;
   ++stats_[e.page_size].invalidations[static_cast<unsigned>(cause)];
   count_out(e);
 }
@@ -96,17 +98,19 @@ void TlbArray::fill(u64 la, u32 pcid, const mmu::Translation& t, bool global, mm
   // cached at most once: a re-walk replaces the stale entry), else the first invalid
   // way, else the least recently used; other policies choose among full sets below.
   unsigned way = ways_, invalid = ways_, lru = 0;
+  const u64 key = key_of(vpn, s);
+  const u64* keys = &keys_[set_index * ways_];
+  const u64* stamps = &stamps_[set_index * ways_];
   for (unsigned w = 0; w < ways_; ++w) {
-    const TlbEntry& e = set[w];
-    if (!e.valid) {
+    if (keys[w] == 0) {
       if (invalid == ways_) invalid = w;
       continue;
     }
-    if (e.vpn == vpn && e.size == s && (e.global || e.pcid == pcid)) {
+    if (keys[w] == key && (set[w].global || set[w].pcid == pcid)) {
       way = w;
       break;
     }
-    if (e.stamp < set[lru].stamp) lru = w;
+    if (stamps[w] < stamps[lru]) lru = w;
   }
   if (way == ways_) way = invalid != ways_ ? invalid : policy_ == Replacement::Lru ? lru : victim(set_index);
   TlbEntry& e = set[way];
@@ -128,6 +132,7 @@ void TlbArray::fill(u64 la, u32 pcid, const mmu::Translation& t, bool global, mm
   e.page_size = static_cast<unsigned char>(t.size);
   e.global = global;
   e.valid = true;
+  keys_[set_index * ways_ + way] = key_of(vpn, s);
   count_in(e);
   ++stats_[e.page_size].fills;
   if (policy_ != Replacement::Srrip) touch(set_index, way);

@@ -42,7 +42,6 @@ struct SizeStats {
 
 struct TlbEntry {
   u64 vpn = 0;             // la >> the entry's page shift
-  u64 stamp = 0;           // LRU: last use
   mmu::Translation t;      // for a smashed entry: the part of the page the entry covers
   u32 pcid = 0;
   unsigned char size = 0;       // the entry's granularity (mmu::PageSize)
@@ -74,10 +73,12 @@ class TlbArray {
       if (!(sizes_present_ & (1u << s))) continue;
       const u64 vpn = la >> (12 + 9 * s);
       const u64 set_index = vpn & set_mask_;
-      TlbEntry* set = &entries_[set_index * ways_];
+      const u64 key = key_of(vpn, s);
+      const u64* keys = &keys_[set_index * ways_];
       for (unsigned w = 0; w < ways_; ++w) {
-        TlbEntry& e = set[w];
-        if (e.valid && e.vpn == vpn && e.size == s && (e.global || e.pcid == pcid)) {
+        if (keys[w] != key) continue;
+        TlbEntry& e = entries_[set_index * ways_ + w];
+        if (e.global || e.pcid == pcid) {
           touch(set_index, w);
           ++stats_[e.page_size].hits;
           return &e;
@@ -115,10 +116,14 @@ class TlbArray {
 
  private:
   void invalidate(TlbEntry& e, Flush cause);
+  // The tag a lookup compares first: page number, entry size and a valid bit in one
+  // word, kept beside the entries (keys_) so that a search of a set reads 8 bytes a
+  // way, not a whole entry; PCID and global are checked on the entry it selects.
+  static u64 key_of(u64 vpn, unsigned size) { return vpn << 3 | u64{size} << 1 | 1; }
   // The policy's bookkeeping for a hit or a fill of `way` in set `set_index`.
   void touch(u64 set_index, unsigned way) {
     switch (policy_) {
-      case Replacement::Lru: entries_[set_index * ways_ + way].stamp = ++clock_; return;
+      case Replacement::Lru: stamps_[set_index * ways_ + way] = ++clock_; return;
       case Replacement::TreePlru: plru_touch(set_index, way); return;
       case Replacement::Srrip: entries_[set_index * ways_ + way].rrpv = 0; return;  // hit priority
       case Replacement::Random: return;
@@ -138,6 +143,8 @@ class TlbArray {
   unsigned ways_;
   u64 set_mask_;
   std::vector<TlbEntry> entries_;
+  std::vector<u64> keys_;        // [i]: key_of(entries_[i]) while valid, else 0
+  std::vector<u64> stamps_;      // LRU: [i] the last use of entries_[i]
   unsigned sizes_present_ = 0;   // bit s set while an entry of size s may be valid
   unsigned size_count_[3] = {};
   unsigned smashed_ = 0;         // valid entries smaller than their page
