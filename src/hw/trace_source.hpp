@@ -1,19 +1,23 @@
-// A trace file as a core's event source.
+// A trace file, in any format the readers know, as a core's event source.
 #pragma once
 
+#include <memory>
+
 #include "hw/event_source.hpp"
-#include "traces/text_reader.hpp"
+#include "traces/reader.hpp"
 
 namespace mmusim::hw {
 
 class TraceSource : public EventSource {
  public:
-  explicit TraceSource(const std::string& path) : reader_(path) {}
-  bool next(traces::Event& ev) override { return reader_.next(ev); }
-  const std::string& name() const override { return reader_.path(); }
+  // Throws TraceError when the file cannot be opened or its format is unknown.
+  explicit TraceSource(const std::string& path, traces::Format format = traces::Format::Auto)
+      : reader_(traces::open_reader(path, format)) {}
+  bool next(traces::Event& ev) override { return reader_->next(ev); }
+  const std::string& name() const override { return reader_->path(); }
 
  private:
-  traces::TextReader reader_;
+  std::unique_ptr<traces::Reader> reader_;
 };
 
 }  // namespace mmusim::hw

@@ -25,6 +25,8 @@ struct Prot {
   bool read = false, write = false, exec = false;
   bool writecopy = false;      // PAGE_WRITECOPY / PAGE_EXECUTE_WRITECOPY: private, shared until written
   std::uint16_t windows = 0;   // the PAGE_* value if given as a Windows constant, else 0
+
+  friend bool operator==(const Prot&, const Prot&) = default;
 };
 
 // What an access expects (`=VALUE` is kept apart, in Event::value).
@@ -78,6 +80,9 @@ struct Event {
   // Bare mode: set NAME=VALUE... (left to right), invpcid TYPE [PCID] [ADDR].
   std::vector<std::pair<std::string, std::uint64_t>> sets;
   std::uint64_t invpcid_type = 0, invpcid_pcid = 0;
+
+  // Field by field, the line number included: what a lossless conversion keeps.
+  friend bool operator==(const Event&, const Event&) = default;
 
   void reset_options() {
     has_value = false; supervisor = implicit = stack = rmw = false;

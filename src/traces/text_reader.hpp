@@ -8,15 +8,16 @@
 #include <string>
 
 #include "traces/event.hpp"
+#include "traces/reader.hpp"
 #include "traces/trace_error.hpp"
 
 namespace mmusim::traces {
 
-class TextReader {
+class TextReader final : public Reader {
  public:
   // Opens the file and detects its compression. Throws TraceError.
   explicit TextReader(const std::string& path);
-  ~TextReader();
+  ~TextReader() override;
   TextReader(TextReader&&) noexcept;
   TextReader& operator=(TextReader&&) noexcept;
 
@@ -24,9 +25,9 @@ class TextReader {
   // a malformed line (recoverable: the line is skipped, a further call goes on) or
   // on unreadable/corrupt data (not recoverable). ev's strings and vectors keep their
   // storage, so reading accesses allocates nothing.
-  bool next(Event& ev);
+  bool next(Event& ev) override;
 
-  const std::string& path() const;
+  const std::string& path() const override;
   // Line number of the last event returned (0 before the first).
   std::uint64_t line() const;
 

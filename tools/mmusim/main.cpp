@@ -14,6 +14,7 @@
 #include "hw/system.hpp"
 #include "hw/trace_source.hpp"
 #include "stats/report.hpp"
+#include "traces/reader.hpp"
 #include "traces/trace_error.hpp"
 
 namespace po = boost::program_options;
@@ -26,7 +27,7 @@ constexpr int kExitExpectationFailed = 1;
 constexpr int kExitBadInput = 2;
 
 const char* kUsage =
-    "usage: mmusim run TRACE [options]     simulate a trace (text; .gz/.xz/.zst by content)\n"
+    "usage: mmusim run TRACE [options]     simulate a trace (format and .gz/.xz/.zst compression by content)\n"
     "       mmusim config [options]        list every configuration key with its value and unit\n"
     "       mmusim --help | --version\n";
 
@@ -48,7 +49,8 @@ int run(const std::string& trace, const po::variables_map& vm, config::Config& c
   auto access_log = open_output(vm["access-log"].as<std::string>(), "the access log");
   auto fault_log = open_output(vm["fault-log"].as<std::string>(), "the fault log");
 
-  hw::TraceSource source(trace);  // throws TraceError for a missing or unreadable file
+  // Throws TraceError for a missing or unreadable file; std::invalid_argument for a bad --format.
+  hw::TraceSource source(trace, traces::parse_format(vm["format"].as<std::string>()));
   hw::RunOptions outs;
   outs.out = &std::cout;
   outs.diag = &std::cerr;
@@ -88,6 +90,8 @@ int main(int argc, char** argv) {
       ("help,h", "print this help")
       ("version", "print the version")
       ("config,c", po::value<std::string>(), "configuration file of `key = value` lines (configs/*.conf)")
+      ("format", po::value<std::string>()->default_value("auto"),
+       "trace format: auto (by content), text, binary, lackey or champsim")
       ("set", po::value<std::vector<std::string>>()->composing(), "override one value: --set KEY=VALUE (repeatable)")
       ("stats", po::value<std::string>()->default_value(""), "write every counter as JSON to FILE")
       ("access-log", po::value<std::string>()->default_value(""), "write one JSON line per access to FILE")
