@@ -10,6 +10,8 @@ packages=(
   zlib1g-dev liblzma-dev libzstd-dev              # gz / xz / zst through Boost.Iostreams
   nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  valgrind                                        # mmusim-record runs programs under lackey
+  clang libclang-rt-14-dev                        # libFuzzer targets of the trace readers
 )
 
 missing=()

@@ -6,7 +6,10 @@
 #include <stdexcept>
 
 #include "traces/binary_format.hpp"
+#include "traces/binary_reader.hpp"
+#include "traces/champsim_reader.hpp"
 #include "traces/input.hpp"
+#include "traces/lackey_reader.hpp"
 #include "traces/text_reader.hpp"
 
 namespace mmusim::traces {
@@ -91,12 +94,14 @@ std::unique_ptr<Reader> open_reader(const std::string& path, Format format) {
     case Format::Text:
     case Format::Auto:
       return std::make_unique<TextReader>(path);
-    case Format::Binary:
     case Format::Lackey:
+      return std::make_unique<LackeyReader>(path);
     case Format::Champsim:
-      break;
+      return std::make_unique<ChampsimReader>(path);
+    case Format::Binary:
+      return std::make_unique<BinaryReader>(path);
   }
-  throw TraceError(path, 0, 0, std::string("the ") + format_name(format) + " format is not readable yet");
+  throw std::logic_error("open_reader: unknown format");
 }
 
 }  // namespace mmusim::traces

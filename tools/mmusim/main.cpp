@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "config/config.hpp"
+#include "convert.hpp"
 #include "hw/system.hpp"
 #include "hw/trace_source.hpp"
 #include "stats/report.hpp"
@@ -28,6 +29,12 @@ constexpr int kExitBadInput = 2;
 
 const char* kUsage =
     "usage: mmusim run TRACE [options]     simulate a trace (format and .gz/.xz/.zst compression by content)\n"
+    "       mmusim convert IN OUT [--format F] [--to text|binary]\n"
+    "                                      rewrite a trace (any readable format) as text or binary;\n"
+    "                                      OUT's name chooses: *.trace[.gz|.xz|.zst] text, else binary\n"
+    "       mmusim gen KIND [--accesses N] [--footprint SIZE] [--seed S] ... -o OUT\n"
+    "                                      write a synthetic workload (seq, uniform, zipf, chase,\n"
+    "                                      fork-server)\n"
     "       mmusim config [options]        list every configuration key with its value and unit\n"
     "       mmusim --help | --version\n";
 
@@ -85,13 +92,23 @@ int run(const std::string& trace, const po::variables_map& vm, config::Config& c
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `gen` has the generator's own options: they go to it whole.
+  if (argc >= 2 && std::string(argv[1]) == "gen") {
+    try {
+      return cli::gen(std::vector<std::string>(argv + 2, argv + argc));
+    } catch (const std::exception& e) {
+      std::cerr << "mmusim: error: " << e.what() << '\n' << kUsage;
+      return kExitBadInput;
+    }
+  }
   po::options_description opts("options");
   opts.add_options()
       ("help,h", "print this help")
       ("version", "print the version")
       ("config,c", po::value<std::string>(), "configuration file of `key = value` lines (configs/*.conf)")
       ("format", po::value<std::string>()->default_value("auto"),
-       "trace format: auto (by content), text, binary, lackey or champsim")
+       "input trace format: auto (by content), text, binary, lackey or champsim")
+      ("to", po::value<std::string>()->default_value("auto"), "convert: output encoding, auto, text or binary")
       ("set", po::value<std::vector<std::string>>()->composing(), "override one value: --set KEY=VALUE (repeatable)")
       ("stats", po::value<std::string>()->default_value(""), "write every counter as JSON to FILE")
       ("access-log", po::value<std::string>()->default_value(""), "write one JSON line per access to FILE")
@@ -139,6 +156,16 @@ int main(int argc, char** argv) {
         return kExitBadInput;
       }
       return run(args[0], vm, cfg);
+    }
+    if (command == "convert") {
+      if (args.size() != 2) {
+        std::cerr << "mmusim: error: `convert` takes an input and an output file\n" << kUsage;
+        return kExitBadInput;
+      }
+      const auto r = cli::convert(args[0], traces::parse_format(vm["format"].as<std::string>()), args[1],
+                                  cli::parse_encoding(vm["to"].as<std::string>()));
+      if (!vm.count("quiet")) std::cerr << fmt::format("mmusim: {} events to {} ({} bytes)\n", r.events, args[1], r.bytes_out);
+      return kExitOk;
     }
   } catch (const config::ConfigError& e) {
     std::cerr << "mmusim: error: " << e.what() << '\n';
