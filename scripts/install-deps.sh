@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   valgrind                                        # mmusim-record runs programs under lackey
+  time                                            # /usr/bin/time: peak memory in the streaming test
   clang libclang-rt-14-dev                        # libFuzzer targets of the trace readers
 )
 

@@ -53,9 +53,12 @@ class TempDirTest : public ::testing::Test {
   }
 
   // Runs `mmusim ARGS`.
-  Result mmusim(const std::string& args) {
+  Result mmusim(const std::string& args) { return run(MMUSIM_BINARY, args); }
+
+  // Runs `PROGRAM ARGS` through the shell.
+  Result run(const std::string& program, const std::string& args) {
     const fs::path err = dir_ / "stderr.txt";
-    const std::string cmd = std::string(MMUSIM_BINARY) + " " + args + " 2>" + err.string();
+    const std::string cmd = program + " " + args + " 2>" + err.string();
     FILE* p = popen(cmd.c_str(), "r");
     std::string out;
     std::array<char, 4096> buf{};
