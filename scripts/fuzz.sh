@@ -15,9 +15,11 @@ cmake --build "$build" --target fuzz_text_reader fuzz_binary_reader fuzz_lackey_
 corpus="$build/corpus"
 rm -rf "$corpus" && mkdir -p "$corpus/text" "$corpus/binary" "$corpus/lackey" "$corpus/champsim"
 cp traces/examples/*.trace tests/traces/*.trace "$corpus/text/"
-if [[ -x build/mmusim ]]; then
-  for t in traces/examples/*.trace; do build/mmusim convert --quiet "$t" "$corpus/binary/$(basename "$t").mmut" || true; done
-fi
+for mmusim in build/mmusim build-asan/mmusim; do
+  [[ -x $mmusim ]] || continue
+  for t in traces/examples/*.trace; do "$mmusim" convert --quiet "$t" "$corpus/binary/$(basename "$t").mmut" || true; done
+  break
+done
 printf 'I  0401ab70,3\n S 1fff000628,8\n L 1fff000620,8\n M 0402c000,4\n' > "$corpus/lackey/sample"
 head -c 640 /dev/urandom > "$corpus/champsim/sample"
 status=0
