@@ -1,6 +1,7 @@
-// Reading speed of trace files: the binary encoding (docs/binary-format.md) against
-// the text format, on the same generated accesses, uncompressed, through the
-// traces::Reader interface as the simulator uses it. Items are events.
+// Reading speed of trace files in every format the simulator reads: the binary
+// encoding (docs/binary-format.md), the text format, valgrind lackey output and
+// ChampSim records, on the same generated accesses, uncompressed, through
+// traces::open_reader as the simulator uses it. Items are events.
 //
 //   trace_read_bench --benchmark_filter=Binary
 //
@@ -10,6 +11,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -17,10 +19,8 @@
 #include <random>
 #include <string>
 
-#include "traces/binary_reader.hpp"
 #include "traces/binary_writer.hpp"
 #include "traces/reader.hpp"
-#include "traces/text_reader.hpp"
 #include "traces/text_writer.hpp"
 
 using namespace mmusim::traces;
@@ -76,34 +76,63 @@ struct Files {
   }
 };
 
-const std::string& trace_file(bool binary, Pattern pattern, std::size_t n) {
+// ChampSim's input_instr (inc/trace_instruction.h): 64 bytes, little-endian.
+struct ChampsimRecord {
+  std::uint64_t ip;
+  unsigned char is_branch, branch_taken, destination_registers[2], source_registers[4];
+  std::uint64_t destination_memory[2], source_memory[4];
+};
+static_assert(sizeof(ChampsimRecord) == 64);
+
+// Each access as the importers' input: a lackey line; a ChampSim record whose ip is the
+// fetch and whose one memory operand is the load or store.
+void write_lackey(std::ofstream& out, const Event& e) {
+  const char* kind = e.op == Op::Fetch ? "I " : e.op == Op::Read ? " L" : " S";
+  char line[64];
+  const int n = std::snprintf(line, sizeof line, "%s %08llx,%llu\n", kind, static_cast<unsigned long long>(e.addr),
+                              static_cast<unsigned long long>(e.size));
+  out.write(line, n);
+}
+
+void write_champsim(std::ofstream& out, const Event& e) {
+  ChampsimRecord r{};
+  r.ip = e.op == Op::Fetch ? e.addr : 0x400000 + 4 * e.line;
+  if (e.op == Op::Read) r.source_memory[0] = e.addr;
+  if (e.op == Op::Write) r.destination_memory[0] = e.addr;
+  out.write(reinterpret_cast<const char*>(&r), sizeof r);
+}
+
+const std::string& trace_file(Format format, Pattern pattern, std::size_t n) {
   static Files files;
-  const std::string key = std::string(binary ? "bin" : "txt") + (pattern == kSeq ? "-seq-" : "-random-") +
+  const std::string key = std::string(format_name(format)) + (pattern == kSeq ? "-seq-" : "-random-") +
                           std::to_string(n);
   auto it = files.paths.find(key);
   if (it != files.paths.end()) return it->second;
   const std::string path = (fs::temp_directory_path() / ("mmusim_read_bench_" + key)).string();
   std::ofstream out(path, std::ios::binary);
-  if (binary) {
+  if (format == Format::Binary) {
     BinaryWriter w(out);
     generate(pattern, n, [&](const Event& e) { w.write(e); });
     w.finish();
-  } else {
+  } else if (format == Format::Text) {
     TextWriter w(out);
     generate(pattern, n, [&](const Event& e) { w.write(e); });
+  } else if (format == Format::Lackey) {
+    generate(pattern, n, [&](const Event& e) { write_lackey(out, e); });
+  } else {
+    generate(pattern, n, [&](const Event& e) { write_champsim(out, e); });
   }
   return files.paths.emplace(key, path).first->second;
 }
 
-void read_all(benchmark::State& state, bool binary) {
+void read_all(benchmark::State& state, Format format) {
   const auto pattern = static_cast<Pattern>(state.range(0));
   const auto n = static_cast<std::size_t>(state.range(1));
-  const std::string& path = trace_file(binary, pattern, n);
+  const std::string& path = trace_file(format, pattern, n);
   std::uint64_t events = 0;
   Event ev;
   for (auto _ : state) {
-    std::unique_ptr<Reader> r = binary ? std::unique_ptr<Reader>(new BinaryReader(path))
-                                       : std::unique_ptr<Reader>(new TextReader(path));
+    std::unique_ptr<Reader> r = open_reader(path, format);
     std::uint64_t sum = 0;
     while (r->next(ev)) {
       sum += ev.addr;
@@ -118,10 +147,14 @@ void read_all(benchmark::State& state, bool binary) {
   state.SetLabel(pattern == kSeq ? "seq" : "random");
 }
 
-void BM_BinaryRead(benchmark::State& state) { read_all(state, true); }
-void BM_TextRead(benchmark::State& state) { read_all(state, false); }
+void BM_BinaryRead(benchmark::State& state) { read_all(state, Format::Binary); }
+void BM_TextRead(benchmark::State& state) { read_all(state, Format::Text); }
+void BM_LackeyRead(benchmark::State& state) { read_all(state, Format::Lackey); }
+void BM_ChampsimRead(benchmark::State& state) { read_all(state, Format::Champsim); }
 
 }  // namespace
 
 BENCHMARK(BM_BinaryRead)->Args({kSeq, 50'000'000})->Args({kRandom, 50'000'000})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TextRead)->Args({kSeq, 5'000'000})->Args({kRandom, 5'000'000})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LackeyRead)->Args({kSeq, 5'000'000})->Args({kRandom, 5'000'000})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ChampsimRead)->Args({kSeq, 5'000'000})->Args({kRandom, 5'000'000})->Unit(benchmark::kMillisecond);
