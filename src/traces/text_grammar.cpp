@@ -5,6 +5,8 @@
 #include <limits>
 #include <string>
 
+#include "traces/windows_prot.hpp"
+
 namespace mmusim::traces::detail {
 
 namespace {
@@ -30,23 +32,6 @@ std::string quoted(std::string_view s) {
   return q;
 }
 
-struct ProtName {
-  std::string_view name;
-  std::uint16_t value;
-  bool read, write, exec, writecopy;
-};
-// winnt.h values. PAGE_EXECUTE is readable: x86 page tables cannot express
-// execute-only, and Windows maps it to a readable page too.
-constexpr std::array<ProtName, 8> kWindowsProts{{
-    {"PAGE_NOACCESS", 0x01, false, false, false, false},
-    {"PAGE_READONLY", 0x02, true, false, false, false},
-    {"PAGE_READWRITE", 0x04, true, true, false, false},
-    {"PAGE_WRITECOPY", 0x08, true, true, false, true},
-    {"PAGE_EXECUTE", 0x10, true, false, true, false},
-    {"PAGE_EXECUTE_READ", 0x20, true, false, true, false},
-    {"PAGE_EXECUTE_READWRITE", 0x40, true, true, true, false},
-    {"PAGE_EXECUTE_WRITECOPY", 0x80, true, true, true, true},
-}};
 
 enum class SetKind { Bit, Cpl, U32, Any };
 struct SetName {
@@ -267,7 +252,7 @@ Prot LineParser::prot(const Token& t) const {
     p.exec = s[2] == 'x';
     return p;
   }
-  for (const ProtName& w : kWindowsProts) {
+  for (const WindowsProt& w : kWindowsProts) {
     if (s == w.name) {
       p.read = w.read;
       p.write = w.write;

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "traces/binary_format.hpp"
+#include "traces/windows_prot.hpp"
 
 namespace mmusim::traces {
 
@@ -17,22 +18,6 @@ namespace {
 
 constexpr std::uint64_t kMaxAccessSize = 4096;
 
-struct WindowsProt {
-  std::string_view name;
-  std::uint16_t value;
-  bool read, write, exec, writecopy;
-};
-// winnt.h values, as the text grammar reads them.
-constexpr std::array<WindowsProt, 8> kWindowsProts{{
-    {"PAGE_NOACCESS", 0x01, false, false, false, false},
-    {"PAGE_READONLY", 0x02, true, false, false, false},
-    {"PAGE_READWRITE", 0x04, true, true, false, false},
-    {"PAGE_WRITECOPY", 0x08, true, true, false, true},
-    {"PAGE_EXECUTE", 0x10, true, false, true, false},
-    {"PAGE_EXECUTE_READ", 0x20, true, false, true, false},
-    {"PAGE_EXECUTE_READWRITE", 0x40, true, true, true, false},
-    {"PAGE_EXECUTE_WRITECOPY", 0x80, true, true, true, true},
-}};
 
 const WindowsProt* windows_prot(const Prot& p) {
   for (const WindowsProt& w : kWindowsProts) {
