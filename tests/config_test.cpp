@@ -233,8 +233,9 @@ TEST(Config, CacheSetsMustBeAPowerOfTwo) {
 TEST(Config, CacheLineIsAPowerOfTwoFrom8To4096Bytes) {
   for (const char* bad : {"cache.l1d.line=4", "cache.l1d.line=48", "cache.l1d.line=8192", "cache.l1d.line=0"})
     EXPECT_TRUE(Mentions(validation_error(with({bad})), "cache.l1d.line")) << bad;
-  EXPECT_EQ(validation_error(with({"cache.l1d.line=8"})), "");
-  EXPECT_EQ(validation_error(with({"cache.l1d.line=4096"})), "");
+  // Valid sizes, given to every level (the levels share one line size).
+  EXPECT_EQ(validation_error(with({"cache.l1d.line=8", "cache.l2.line=8", "cache.llc.line=8"})), "");
+  EXPECT_EQ(validation_error(with({"cache.l1d.line=4096", "cache.l2.line=4096", "cache.llc.line=4096"})), "");
 }
 
 TEST(Config, CacheAndDramLatenciesAreAtLeastOneCycle) {
@@ -373,6 +374,47 @@ TEST(Config, HugeStructuresAreRefusedNamingTheKey) {
   Config t;
   t.tlb.l2.a4k = {1u << 22, 4};
   EXPECT_THROW(validate(t), ConfigError);
+}
+
+}  // namespace
+}  // namespace mmusim::config
+
+namespace mmusim::config {
+namespace {
+
+// memory_timing.hpp: lines move between levels whole, and a farther level is no faster.
+TEST(Config, CacheLevelsShareALineSizeAndGetSlowerAwayFromTheCore) {
+  auto error_of = [](auto change) {
+    Config c;
+    change(c);
+    try {
+      validate(c);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of([](Config& c) { c.cache.l2.line_bytes = 128; }).find("cache.l2.line"), std::string::npos);
+  EXPECT_NE(error_of([](Config& c) { c.cache.llc.line_bytes = 32; }).find("cache.llc.line"), std::string::npos);
+  EXPECT_NE(error_of([](Config& c) { c.cache.l2.latency_cycles = 2; }).find("cache.l2.latency"), std::string::npos);
+  EXPECT_NE(error_of([](Config& c) { c.cache.dram_latency_cycles = 10; }).find("cache.dram_latency"),
+            std::string::npos);
+  EXPECT_EQ(error_of([](Config&) {}), "") << "the defaults are consistent";
+}
+
+TEST(Config, AKeySetTwiceInOneFileIsAnErrorNamingBothLines) {
+  const std::string path = ::testing::TempDir() + "/twice.conf";
+  std::ofstream(path) << "tlb.l1d.4k.entries = 64\n# a comment\ntlb.l1d.4k.entries=128\n";
+  Config c;
+  try {
+    load_file(c, path);
+    FAIL() << "a repeated key was accepted";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(":3:"), std::string::npos) << what;
+    EXPECT_NE(what.find("first on line 1"), std::string::npos) << what;
+    EXPECT_NE(what.find("tlb.l1d.4k.entries"), std::string::npos) << what;
+  }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <tuple>
 #include <type_traits>
 
@@ -220,6 +221,8 @@ void load_file(Config& cfg, const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError(fmt::format("{}: error: cannot open configuration file", path));
   std::string line;
+  // A key given twice in one file is a mistake (which value was meant?), not an override.
+  std::map<std::string, unsigned, std::less<>> first_line;
   for (unsigned n = 1; std::getline(in, line); ++n) {
     std::string_view s = line;
     if (auto hash = s.find('#'); hash != std::string_view::npos) s = s.substr(0, hash);
@@ -227,6 +230,9 @@ void load_file(Config& cfg, const std::string& path) {
     if (s.empty()) continue;
     try {
       set(cfg, s);
+      const std::string key(trim(s.substr(0, s.find('='))));
+      if (const auto [it, fresh] = first_line.emplace(key, n); !fresh)
+        throw ConfigError(fmt::format("{}: set twice in this file (first on line {})", key, it->second));
     } catch (const ConfigError& e) {
       throw ConfigError(fmt::format("{}:{}: error: {}", path, n, e.what()));
     }
@@ -299,6 +305,18 @@ void validate(const Config& c) {
     if (l->latency_cycles == 0) throw ConfigError(fmt::format("{}.latency: must be at least 1 cycle", prefix));
   }
   if (c.cache.dram_latency_cycles == 0) throw ConfigError("cache.dram_latency: must be at least 1 cycle");
+  // A line moves between levels whole (memory_timing.hpp), so the levels share one line
+  // size; and a level further from the core is no faster than the one above it.
+  if (c.cache.l2.line_bytes != c.cache.l1d.line_bytes || c.cache.llc.line_bytes != c.cache.l1d.line_bytes)
+    throw ConfigError(fmt::format("cache.{}.line: every level must have the line size of cache.l1d.line ({} bytes)",
+                                  c.cache.l2.line_bytes != c.cache.l1d.line_bytes ? "l2" : "llc",
+                                  c.cache.l1d.line_bytes));
+  if (c.cache.l2.latency_cycles < c.cache.l1d.latency_cycles)
+    throw ConfigError("cache.l2.latency: less than cache.l1d.latency");
+  if (c.cache.llc.latency_cycles < c.cache.l2.latency_cycles)
+    throw ConfigError("cache.llc.latency: less than cache.l2.latency");
+  if (c.cache.dram_latency_cycles < c.cache.llc.latency_cycles)
+    throw ConfigError("cache.dram_latency: less than cache.llc.latency");
   for (const auto& [name, t] : {std::pair{"pml5e", &c.psc.pml5e}, std::pair{"pml4e", &c.psc.pml4e},
                                 std::pair{"pdpte", &c.psc.pdpte}, std::pair{"pde", &c.psc.pde}})
     check_array(std::string("psc.") + name, *t, true);
