@@ -3,19 +3,7 @@
 // compressed, their errors, and their classification by detect_format. All inputs
 // are hand-made here and written into a temporary directory at run time.
 
-// GCC 12 reports a false -Wrestrict inside Boost's gzip_compressor (GCC bug 105651);
-// set before any include so that it covers the library headers too.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wrestrict"
-#endif
-
 #include <gtest/gtest.h>
-
-#include <boost/iostreams/device/file.hpp>
-#include <boost/iostreams/filter/gzip.hpp>
-#include <boost/iostreams/filter/lzma.hpp>
-#include <boost/iostreams/filter/zstd.hpp>
-#include <boost/iostreams/filtering_stream.hpp>
 
 #include <bit>
 #include <cstddef>
@@ -28,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "trace_file_support.hpp"
 #include "traces/champsim_reader.hpp"
 #include "traces/input.hpp"
 #include "traces/lackey_reader.hpp"
@@ -41,8 +30,6 @@ void PrintTo(Compression c, std::ostream* os) { *os << compression_name(c); }
 
 namespace {
 
-namespace fs = std::filesystem;
-namespace io = boost::iostreams;
 
 // What an importer fills in an Event: its access and its line.
 struct Acc {
@@ -80,35 +67,8 @@ std::string bytes_of(const std::vector<InputInstr>& recs) {
   return s;
 }
 
-class ImporterTest : public ::testing::Test {
+class ImporterTest : public trace_test::TraceFileTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "mmusim_import_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string write(const std::string& name, const std::string& bytes) {
-    std::string path = (fs::path(dir_) / name).string();
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path;
-  }
-  std::string compress(const std::string& name, const std::string& bytes, Compression c) {
-    std::string path = (fs::path(dir_) / name).string();
-    {
-      io::filtering_ostream out;
-      if (c == Compression::Gzip) out.push(io::gzip_compressor());
-      if (c == Compression::Xz) out.push(io::lzma_compressor());
-      if (c == Compression::Zstd) out.push(io::zstd_compressor());
-      out.push(io::file_sink(path, std::ios::binary));
-      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-      io::close(out);
-    }
-    EXPECT_EQ(Input(path).compression(), c) << path;
-    return path;
-  }
-
   // Every access of a file; fails the test on any error.
   template <typename ReaderT>
   std::vector<Acc> read_all(const std::string& path) {
@@ -123,8 +83,6 @@ class ImporterTest : public ::testing::Test {
     }
     return out;
   }
-
-  std::string dir_;
 };
 
 // ---------------------------------------------------------------- lackey

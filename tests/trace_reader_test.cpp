@@ -3,12 +3,6 @@
 // compressed files included, is generated into a temporary directory at run time.
 #include <gtest/gtest.h>
 
-#include <boost/iostreams/device/file.hpp>
-#include <boost/iostreams/filter/gzip.hpp>
-#include <boost/iostreams/filter/lzma.hpp>
-#include <boost/iostreams/filter/zstd.hpp>
-#include <boost/iostreams/filtering_stream.hpp>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "trace_file_support.hpp"
 #include "traces/input.hpp"
 #include "traces/text_reader.hpp"
 #include "traces/trace_error.hpp"
@@ -27,34 +22,9 @@ void PrintTo(Compression c, std::ostream* os) { *os << compression_name(c); }
 
 namespace {
 
-namespace fs = std::filesystem;
-namespace io = boost::iostreams;
 
-class TraceReaderTest : public ::testing::Test {
+class TraceReaderTest : public trace_test::TraceFileTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "mmusim_trace_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string write(const std::string& name, const std::string& bytes) {
-    std::string path = (fs::path(dir_) / name).string();
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path;
-  }
-  std::string compress(const std::string& name, const std::string& text, Compression c) {
-    std::string path = (fs::path(dir_) / name).string();
-    io::filtering_ostream out;
-    if (c == Compression::Gzip) out.push(io::gzip_compressor());
-    if (c == Compression::Xz) out.push(io::lzma_compressor());
-    if (c == Compression::Zstd) out.push(io::zstd_compressor());
-    out.push(io::file_sink(path, std::ios::binary));
-    out << text;
-    io::close(out);
-    return path;
-  }
   static std::string slurp(const std::string& path) {
     std::ostringstream s;
     s << std::ifstream(path, std::ios::binary).rdbuf();
@@ -87,7 +57,6 @@ class TraceReaderTest : public ::testing::Test {
     ADD_FAILURE() << "no error for: " << text;
     return TraceError("", 0, 0, "");
   }
-  std::string dir_;
 };
 
 // A trace of accesses whose addresses depend on the line, so that a wrong, lost or

@@ -1,10 +1,9 @@
 #include "traces/lackey_reader.hpp"
 
 #include <array>
-#include <optional>
 #include <string_view>
 
-#include "traces/input.hpp"
+#include "traces/line_source.hpp"
 #include "traces/text_lexer.hpp"
 
 namespace mmusim::traces {
@@ -48,24 +47,15 @@ constexpr const char* kExpected = "expected \"I  ADDR,SIZE\", \" L|S|M ADDR,SIZE
 }  // namespace
 
 struct LackeyReader::Impl {
-  std::string path;
-  Input input;
-  detail::LineBuffer lines;
-  std::uint64_t line_no = 0;      // lines consumed
+  detail::LineSource lines;
   std::uint64_t event_line = 0;   // line of the last event returned
   bool pending_write = false;     // the store half of an M line is still to come
   std::uint64_t pending_addr = 0, pending_size = 0;
-  std::optional<TraceError> fatal;
 
-  explicit Impl(const std::string& p) : path(p), input(p), lines(input) {}
-
-  [[noreturn]] void die(std::uint64_t line, std::string msg) {
-    fatal.emplace(path, line, 0, std::move(msg));
-    throw *fatal;
-  }
+  explicit Impl(const std::string& p) : lines(p, "a lackey trace") {}
 
   [[noreturn]] void bad(std::string_view line, std::size_t offset, std::string msg) const {
-    throw TraceError(path, line_no, detail::column_of(line, offset), std::move(msg), true);
+    throw TraceError(lines.path(), lines.line_no(), detail::column_of(line, offset), std::move(msg), true);
   }
 
   // The token at `offset`: up to a blank, or also up to a comma for `stop_at_comma`.
@@ -80,7 +70,7 @@ struct LackeyReader::Impl {
     ev.op = op;
     ev.addr = addr;
     ev.size = size;
-    ev.line = event_line = line_no;
+    ev.line = event_line = lines.line_no();
   }
 
   // One line: true with ev filled for an access (the read half of an M), false for a
@@ -159,7 +149,6 @@ struct LackeyReader::Impl {
   }
 
   bool next(Event& ev) {
-    if (fatal) throw *fatal;
     if (pending_write) {
       pending_write = false;
       emit(ev, Op::Write, pending_addr, pending_size);
@@ -167,16 +156,7 @@ struct LackeyReader::Impl {
     }
     for (;;) {
       std::string_view line;
-      switch (lines.next(line)) {
-        case detail::LineBuffer::Status::Line: break;
-        case detail::LineBuffer::Status::End:
-          if (input.failed()) die(line_no, input.error());
-          return false;
-        case detail::LineBuffer::Status::TooLong:
-          die(line_no + 1, "line longer than " + std::to_string(detail::LineBuffer::kMaxLine >> 20) +
-                               " MiB (is this a lackey trace?)");
-      }
-      ++line_no;
+      if (!lines.next(line)) return false;
       if (parse(line, ev)) return true;
     }
   }
@@ -188,7 +168,7 @@ LackeyReader::LackeyReader(LackeyReader&&) noexcept = default;
 LackeyReader& LackeyReader::operator=(LackeyReader&&) noexcept = default;
 
 bool LackeyReader::next(Event& ev) { return impl_->next(ev); }
-const std::string& LackeyReader::path() const { return impl_->path; }
+const std::string& LackeyReader::path() const { return impl_->lines.path(); }
 std::uint64_t LackeyReader::line() const { return impl_->event_line; }
 
 }  // namespace mmusim::traces

@@ -1,47 +1,29 @@
 #include "traces/text_reader.hpp"
 
-#include <optional>
 #include <string_view>
 #include <vector>
 
-#include "traces/input.hpp"
+#include "traces/line_source.hpp"
 #include "traces/text_grammar.hpp"
 #include "traces/text_lexer.hpp"
 
 namespace mmusim::traces {
 
 struct TextReader::Impl {
-  std::string path;
-  Input input;
-  detail::LineBuffer lines;
+  detail::LineSource lines;
   std::vector<detail::Token> toks;
-  std::uint64_t line_no = 0;       // lines consumed
   std::uint64_t event_line = 0;    // line of the last event returned
   bool first_line = true;          // no non-comment line seen yet
   bool first_event = true;
-  std::optional<TraceError> fatal;
 
-  explicit Impl(const std::string& p) : path(p), input(p), lines(input) { toks.reserve(16); }
-
-  [[noreturn]] void die(std::uint64_t line, std::string msg) {
-    fatal.emplace(path, line, 0, std::move(msg));
-    throw *fatal;
-  }
+  explicit Impl(const std::string& p) : lines(p, "a text trace") { toks.reserve(16); }
 
   bool next(Event& ev) {
-    if (fatal) throw *fatal;
     for (;;) {
       std::string_view line;
-      switch (lines.next(line)) {
-        case detail::LineBuffer::Status::Line: break;
-        case detail::LineBuffer::Status::End:
-          if (input.failed()) die(line_no, input.error());
-          return false;
-        case detail::LineBuffer::Status::TooLong:
-          die(line_no + 1, "line longer than " + std::to_string(detail::LineBuffer::kMaxLine >> 20) +
-                               " MiB (is this a text trace?)");
-      }
-      ++line_no;
+      if (!lines.next(line)) return false;
+      const std::uint64_t line_no = lines.line_no();
+      const std::string& path = lines.path();
       if (!line.empty() && detail::quick_access(line, ev)) {
         first_line = first_event = false;
         ev.line = event_line = line_no;
@@ -70,7 +52,7 @@ struct TextReader::Impl {
           continue;
         }
       } catch (const TraceError& e) {
-        if (!e.recoverable) fatal = e;
+        lines.remember(e);
         throw;
       }
       event_line = line_no;
@@ -85,7 +67,7 @@ TextReader::TextReader(TextReader&&) noexcept = default;
 TextReader& TextReader::operator=(TextReader&&) noexcept = default;
 
 bool TextReader::next(Event& ev) { return impl_->next(ev); }
-const std::string& TextReader::path() const { return impl_->path; }
+const std::string& TextReader::path() const { return impl_->lines.path(); }
 std::uint64_t TextReader::line() const { return impl_->event_line; }
 
 }  // namespace mmusim::traces
