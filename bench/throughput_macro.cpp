@@ -475,8 +475,8 @@ int main(int argc, char** argv) {
   sys.run();
   const auto t1 = Clock::now();
   const double cpu_end = cpu_seconds();
-  if (sys.core().error()) {
-    std::cerr << *sys.core().error() << '\n';
+  if (sys.error()) {
+    std::cerr << *sys.error() << '\n';
     return 1;
   }
   if (!source.marked()) {
@@ -488,7 +488,7 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(t1 - source.t_mark()).count();
   const double cpu_secs = cpu_end - source.cpu_mark();
 
-  const auto& s = sys.core().stats();
+  const stats::RunStats s = sys.stats();
   const stats::Phase& phase = s.phases.back();  // from mark "measured" to the end
   const std::uint64_t n = phase.counters.accesses;
   const double rate = static_cast<double>(n) / secs;

@@ -365,7 +365,8 @@ TEST_F(FaultTest, StepNamesAreCostFieldNames) {
   u64 v = 1;
   for (u64* f : {&c.exception_entry, &c.exception_exit, &c.vma_lookup, &c.pgtable_walk, &c.pgtable_alloc,
                  &c.frame_alloc, &c.zero_4k, &c.copy_4k, &c.pte_update, &c.rmap_update, &c.tlb_flush_local,
-                 &c.fork_per_pte, &c.signal_delivery})
+                 &c.fork_per_pte, &c.signal_delivery, &c.context_switch, &c.ipi_send, &c.ipi_delivery,
+                 &c.ipi_entry, &c.ipi_exit, &c.ipi_ack})
     *f = (v <<= 1);
   for (unsigned s = 0; s < kStepCount; ++s)
     EXPECT_EQ(step_cycles(c, static_cast<Step>(s)), u64{2} << s) << step_name(static_cast<Step>(s));
@@ -376,7 +377,10 @@ TEST_F(FaultTest, StepNamesAreCostFieldNames) {
       {"zero_4k", c.zero_4k},                 {"copy_4k", c.copy_4k},
       {"pte_update", c.pte_update},           {"rmap_update", c.rmap_update},
       {"tlb_flush_local", c.tlb_flush_local}, {"fork_per_pte", c.fork_per_pte},
-      {"signal_delivery", c.signal_delivery}};
+      {"signal_delivery", c.signal_delivery}, {"context_switch", c.context_switch},
+      {"ipi_send", c.ipi_send},               {"ipi_delivery", c.ipi_delivery},
+      {"ipi_entry", c.ipi_entry},             {"ipi_exit", c.ipi_exit},
+      {"ipi_ack", c.ipi_ack}};
   std::vector<FaultRecord> all;
   kernel->mmap(1, anon(kBase, 4 * kPage, "rw-"));
   kernel->mmap(1, anon(kBase + 16 * kPage, 4 * kPage, "rw-", true));

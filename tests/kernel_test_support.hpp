@@ -2,8 +2,9 @@
 // real page tables in SparseMemory as x86 hardware does (SDM Vol. 3A §4.5-4.8),
 // caches translations in a tiny TLB, raises #PF with the architectural error code
 // into Kernel::exc_page_fault and retries; and a TlbFlusher that records every
-// flush and invalidates the CPUs' TLBs. No SystemC: these suites test the kernel
-// model on its own.
+// flush request and invalidates the CPUs' TLBs. No SystemC, and no X86Tlb: these
+// suites test the mm code's flush requests on their own (kernel_tlb_test.cpp tests
+// what X86Tlb makes of them).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -30,24 +31,29 @@ namespace pf = mmu::pf;
 
 class SoftCpu;
 
-// Records flush_tlb_page / flush_tlb_mm and drops the matching entries of every
-// SoftCpu that runs the flushed mm, as the hardware's shootdown would.
+// Records each flush_tlb_mm_range and drops the matching entries of every SoftCpu
+// that runs the flushed mm, as a shootdown would. It charges what one CPU's flush
+// costs: tlb_flush_local per page, or once for the whole mm above the ceiling.
 class FakeTlb : public TlbFlusher {
  public:
   struct Call {
-    bool whole_mm;
+    bool whole_mm;     // the whole mm: TLB_FLUSH_ALL, or more pages than the ceiling
     u64 mm_id;
-    u64 va;
+    u64 start, end;    // the range of a partial flush
+    bool freed_tables;
   };
   std::vector<Call> calls;
   std::vector<SoftCpu*> cpus;
 
-  void flush_tlb_page(const Mm& mm, u64 va) override;
-  void flush_tlb_mm(const Mm& mm) override;
+  void flush_tlb_mm_range(Mm& mm, u64 start, u64 end, unsigned stride_shift, bool freed_tables,
+                          Recorder& r) override;
+  void switch_mm(unsigned, Mm*, Recorder&) override {}
+  void enter_lazy_tlb(unsigned) override {}
 
+  // Partial flushes of `mm_id` whose range holds va.
   std::size_t page_flushes(u64 mm_id, u64 va) const {
     std::size_t n = 0;
-    for (const Call& c : calls) n += !c.whole_mm && c.mm_id == mm_id && c.va == (va & ~0xFFFull);
+    for (const Call& c : calls) n += !c.whole_mm && c.mm_id == mm_id && va >= c.start && va < c.end;
     return n;
   }
   std::size_t mm_flushes(u64 mm_id) const {
@@ -206,16 +212,21 @@ class SoftCpu {
   bool livelocked_ = false;
 };
 
-inline void FakeTlb::flush_tlb_page(const Mm& mm, u64 va) {
-  calls.push_back({false, mm.id(), va & ~0xFFFull});
-  for (SoftCpu* c : cpus)
-    if (c->mm_id_ == mm.id()) c->flush_page(va);
-}
-
-inline void FakeTlb::flush_tlb_mm(const Mm& mm) {
-  calls.push_back({true, mm.id(), 0});
-  for (SoftCpu* c : cpus)
-    if (c->mm_id_ == mm.id()) c->flush_all();
+inline void FakeTlb::flush_tlb_mm_range(Mm& mm, u64 start, u64 end, unsigned stride_shift, bool freed_tables,
+                                        Recorder& r) {
+  const bool whole = end == TLB_FLUSH_ALL || ((end - start) >> stride_shift) > kTlbSinglePageFlushCeiling;
+  calls.push_back({whole, mm.id(), whole ? 0 : start, whole ? 0 : end, freed_tables});
+  if (whole) {
+    r.charge(Step::tlb_flush_local);
+    for (SoftCpu* c : cpus)
+      if (c->mm_id_ == mm.id()) c->flush_all();
+    return;
+  }
+  for (u64 a = start; a < end; a += 1ull << stride_shift) {
+    r.charge(Step::tlb_flush_local);
+    for (SoftCpu* c : cpus)
+      if (c->mm_id_ == mm.id()) c->flush_page(a);
+  }
 }
 
 inline traces::Prot prot(const std::string& s) {

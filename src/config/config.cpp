@@ -152,10 +152,12 @@ void bind_cache(std::vector<Param>& out, const std::string& name, const std::str
 std::vector<Param> params(Config& c) {
   auto& k = c.kernel.cost;
   std::vector<Param> out = {
+      bind("cores", "cores", "CPUs, each with its own TLBs, walker and L1D/L2 (the LLC is shared)", c.cores),
       bind("core.frequency_ghz", "GHz", "core clock, converts cycles to time", c.core.frequency_ghz),
       bind("core.quantum_cycles", "cycles", "temporal-decoupling quantum", c.core.quantum_cycles),
       bind("core.strict_timing", "bool", "synchronise with SystemC at every access", c.core.strict_timing),
       bind("core.cr3_write_cycles", "cycles", "MOV to CR3 on a context switch", c.core.cr3_write_cycles),
+      bind("cr4.pcide", "bool", "OS mode: the kernel tags address spaces with PCIDs", c.cr4.pcide),
       bind("mem.size", "bytes", "physical memory the kernel may allocate", c.mem.size_bytes),
       bind("mem.maxphyaddr", "bits", "physical-address width M", c.mem.maxphyaddr),
       bind_enum("mem.model", "memory timing: a fixed latency, or the data caches", c.mem.model,
@@ -178,6 +180,12 @@ std::vector<Param> params(Config& c) {
       bind("kernel.cost.tlb_flush_local", "cycles", "INVLPG of one page", k.tlb_flush_local),
       bind("kernel.cost.fork_per_pte", "cycles", "fork: copy one present PTE", k.fork_per_pte),
       bind("kernel.cost.signal_delivery", "cycles", "deliver SIGSEGV/SIGBUS", k.signal_delivery),
+      bind("kernel.cost.context_switch", "cycles", "scheduler and switch_to, CR3 write apart", k.context_switch),
+      bind("kernel.cost.ipi_send", "cycles", "shootdown: send one IPI (per target)", k.ipi_send),
+      bind("kernel.cost.ipi_delivery", "cycles", "shootdown: IPI sent until the target takes it", k.ipi_delivery),
+      bind("kernel.cost.ipi_entry", "cycles", "shootdown target: interrupt entry", k.ipi_entry),
+      bind("kernel.cost.ipi_exit", "cycles", "shootdown target: interrupt exit", k.ipi_exit),
+      bind("kernel.cost.ipi_ack", "cycles", "shootdown: acknowledgement reaches the initiator", k.ipi_ack),
       bind("kernel.automap_exec", "bool", "automapped pages are executable", c.kernel.automap_exec),
       bind("kernel.fault_around_pages", "pages", "pages a file read fault maps around it", c.kernel.fault_around_pages),
       bind("kernel.file_folio_pages", "pages", "page-cache folio size", c.kernel.file_folio_pages),
@@ -328,6 +336,8 @@ void validate(const Config& c) {
     throw ConfigError("mem.size: larger than 2^mem.maxphyaddr");
   if (c.mem.latency_cycles == 0) throw ConfigError("mem.latency: must be at least 1 cycle");
   if (c.core.quantum_cycles == 0) throw ConfigError("core.quantum_cycles: must be at least 1");
+  if (c.cores == 0 || c.cores > kMaxCores)
+    throw ConfigError(fmt::format("cores: {} is outside 1..{}", c.cores, kMaxCores));
   auto power_of_two_pages = [](const char* key, unsigned v) {
     if (v == 0 || v > 512 || (v & (v - 1)) != 0)
       throw ConfigError(fmt::format("{}: {} is not a power of two from 1 to 512 pages", key, v));

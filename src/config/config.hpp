@@ -20,11 +20,24 @@ namespace mmusim::config {
 
 using u64 = std::uint64_t;
 
+// Every core of the machine is alike: the same clock, TLBs, caches and timing.
 struct CoreConfig {
   double frequency_ghz = 3.0;     // core clock: cycles ↔ time (Skylake-like, §3.2 header)
-  u64 quantum_cycles = 10000;     // temporal-decoupling quantum of the TLM quantum keeper
-  bool strict_timing = false;     // synchronise with the SystemC kernel at every access
+  u64 quantum_cycles = 10000;     // temporal-decoupling quantum: a core synchronises with SystemC
+                                  // when its clock has run this far past its last synchronisation
+  bool strict_timing = false;     // synchronise with the SystemC kernel at every event
   u64 cr3_write_cycles = 200;     // MOV to CR3 on a context switch [assume]
+};
+
+// CPUs a machine may have: the width of the kernel's cpumask (kernel/tlb.hpp).
+inline constexpr unsigned kMaxCores = 64;
+
+// Control-register bits the modelled kernel sets at boot (OS mode; a bare-mode trace
+// sets its own with `set`).
+struct Cr4Config {
+  bool pcide = true;              // Linux sets CR4.PCIDE where the CPU has PCID (X86_FEATURE_PCID:
+                                  // Skylake and Zen 4 both do) and then tags each address space
+                                  // with one of TLB_NR_DYN_ASIDS per-CPU PCIDs (kernel/tlb.hpp)
 };
 
 // How the time of a physical-memory access (a page-table entry load, an A/D update
@@ -139,6 +152,19 @@ struct KernelCostConfig {
   u64 tlb_flush_local = 150;      // INVLPG of one page (§3.2 [assume])
   u64 fork_per_pte = 260;         // copy_present_ptes per present PTE: measured 86 ns (§4.1)
   u64 signal_delivery = 1000;     // force_sig_fault to a user handler [assume]
+  // Scheduling and TLB shootdowns. A shootdown to one target costs its initiator
+  // ipi_send + ipi_delivery + ipi_entry + the target's flush + ipi_ack = 4,500 cycles
+  // = 1.5 µs at 3 GHz, and each further target ipi_send = 0.2 µs more (§3.2 "Remote
+  // TLB shootdown, first target 1.5 µs (bare metal) ... each extra target +0.2 µs");
+  // how the 1.5 µs divides into the parts below is [assume].
+  u64 context_switch = 1500;      // __schedule + switch_to, the CR3 write apart [assume: ~0.5 µs;
+                                  // lmbench lat_ctx's 1–3 µs also counts a pipe wake-up]
+  u64 ipi_send = 600;             // initiator: one target's csd setup and APIC ICR write; the
+                                  // targets are sent to one after another (§3.2 +0.2 µs/target)
+  u64 ipi_delivery = 1500;        // ICR write → the target's interrupt starts [assume]
+  u64 ipi_entry = 700;            // target: interrupt entry up to flush_tlb_func [assume]
+  u64 ipi_exit = 500;             // target: after its acknowledgement, to the interrupted code [assume]
+  u64 ipi_ack = 1550;             // target's csd unlock → the spinning initiator sees it [assume]
 };
 
 // When a private writable mapping of shared pages gets its own copies.
@@ -165,7 +191,9 @@ struct KernelConfig {
 };
 
 struct Config {
+  unsigned cores = 1;             // CPUs, each a Core with its own MMU; 1..kMaxCores
   CoreConfig core;
+  Cr4Config cr4;
   MemoryConfig mem;
   CacheConfig cache;
   TlbConfig tlb;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "hw/system.hpp"
 #include "kernel/fault_record.hpp"
 #include "traces/trace_error.hpp"
 
@@ -19,40 +20,48 @@ struct EventError : std::runtime_error {
 };
 }  // namespace
 
-Core::Core(sc_core::sc_module_name name, const config::Config& cfg, EventSource& events,
-           mmu::Mmu& mmu, MemoryTiming& timing, SparseMemory& memory, RunOptions outputs)
+Core::Core(sc_core::sc_module_name name, unsigned id, System& system, mmu::Mmu& mmu, MemoryTiming& timing)
     : sc_module(name),
       data_socket("data_socket"),
-      cfg_(cfg),
-      events_(events),
+      id_(id),
+      sys_(system),
+      cfg_(system.config()),
       mmu_(mmu),
       timing_(timing),
-      memory_(memory),
-      out_(outputs),
-      period_(sc_core::sc_time(1.0 / cfg.core.frequency_ghz, sc_core::SC_NS)) {
-  regs_.maxphyaddr = cfg.mem.maxphyaddr;
+      out_(system.out_) {
+  regs_.maxphyaddr = cfg_.mem.maxphyaddr;
   SC_THREAD(run);
 }
 
 Core::~Core() = default;
 
-void Core::advance(stats::CycleKind kind, std::uint64_t cycles) {
-  stats_.cycles[static_cast<size_t>(kind)] += cycles;
-  pending_cycles_ += cycles;
-}
-
-void Core::commit_time() {
-  // Once per event, not per charge: sc_time arithmetic is the costliest part of a
-  // TLB hit otherwise, and an event is the unit strict mode synchronises on.
-  if (pending_cycles_ == 0) return;
-  qk_.inc(period_ * static_cast<double>(pending_cycles_));
-  pending_cycles_ = 0;
-  if (cfg_.core.strict_timing || qk_.need_sync()) qk_.sync();
+void Core::sync() {
+  // SystemC time is the shared clock: waiting until it reaches this core's lets every
+  // core behind it catch up (TLM-2.0 temporal decoupling, done by hand because the
+  // clock is kept in whole cycles rather than as sc_time, which would cost a
+  // floating-point conversion per event).
+  const sc_core::sc_time at(static_cast<double>(clock_) / cfg_.core.frequency_ghz, sc_core::SC_NS);
+  if (at > sc_core::sc_time_stamp()) wait(at - sc_core::sc_time_stamp());
+  synced_ = clock_;
+  next_sync_ = clock_ + cfg_.core.quantum_cycles;
 }
 
 void Core::run() {
-  qk_.reset();
-  start_phase("", 1);
+  for (;;) {
+    while (sys_.running() != id_ && !sys_.done()) wait(wake_);
+    if (sys_.done()) break;
+    // The trace moved here: this core's next event happens no earlier than the
+    // hand-over, so a clock behind it was idle until then.
+    if (clock_ < sys_.hand_over_cycles()) {
+      stats_.idle_cycles += sys_.hand_over_cycles() - clock_;
+      clock_ = sys_.hand_over_cycles();
+    }
+    if (!run_events()) break;
+  }
+  sync();
+}
+
+bool Core::run_events() {
   Event ev;
   auto skip = [&](const std::string& why) {
     ++stats_.skipped;
@@ -61,136 +70,154 @@ void Core::run() {
   try {
     for (;;) {
       try {
-        if (!events_.next(ev)) break;
+        if (!sys_.next_event(ev)) {
+          sys_.finish(std::nullopt);
+          return false;
+        }
       } catch (const traces::TraceError& e) {
         if (!out_.keep_going || !e.recoverable) throw;
         skip(e.what());
         continue;
       }
       ++stats_.events;
-      line_ = ev.line;
       try {
+        if (ev.op == Op::Cpu) {
+          if (ev.pid >= sys_.cores())
+            throw EventError(fmt::format("cpu {}: this machine has {} core{} (configuration key `cores`)", ev.pid,
+                                         sys_.cores(), sys_.cores() == 1 ? "" : "s"));
+          if (ev.pid == id_) continue;
+          // The other core starts from the SystemC time this one last synchronised at.
+          sys_.hand_over(ev.pid, synced_);
+          return true;
+        }
+        if (cfg_.core.strict_timing || clock_ >= next_sync_) sync();
         execute(ev);
-        commit_time();
       } catch (const std::logic_error& e) {
         // A bug in the model, never an input problem: stop even with --keep-going,
         // but say which line of the trace brought it out.
-        throw std::logic_error(fmt::format("{}:{}: internal error: {}", events_.name(), ev.line, e.what()));
+        throw std::logic_error(fmt::format("{}:{}: internal error: {}", sys_.trace_name(), ev.line, e.what()));
       } catch (const std::exception& e) {
         // Kernel refusals, impossible events: one line naming the trace line.
-        std::string what = fmt::format("{}:{}: error: {}", events_.name(), ev.line, e.what());
+        std::string what = fmt::format("{}:{}: error: {}", sys_.trace_name(), ev.line, e.what());
         if (!out_.keep_going) throw EventError(what);
         skip(what);
       }
     }
   } catch (const std::exception& e) {
     // Nothing escapes the SC_THREAD: the run ends here, and System reports it.
-    error_ = e.what();
+    sys_.finish(std::string(e.what()));
   }
-  close_phase();
-  commit_time();
-  qk_.sync();
+  return false;
 }
 
 void Core::execute(const Event& ev) {
-  const bool first = !started_;
-  started_ = true;
+  const bool first = !sys_.started_;
+  sys_.started_ = true;
   switch (ev.op) {
     case Op::Read: case Op::Write: case Op::Fetch: case Op::Print:
       access(ev);
       return;
     case Op::Mode:
       if (!first) throw EventError("`mode` must be the first event of a trace");
-      bare_ = ev.name == "bare";
-      if (!bare_) throw EventError(fmt::format("unknown mode '{}' (expected bare)", ev.name));
-      return;
-    case Op::Cpu:
-      if (ev.pid != 0)
-        throw EventError(fmt::format("cpu {}: this machine has 1 core (multi-core is not modelled yet)", ev.pid));
+      sys_.bare_ = ev.name == "bare";
+      if (!sys_.bare_) throw EventError(fmt::format("unknown mode '{}' (expected bare)", ev.name));
       return;
     case Op::Mark:
-      close_phase();
-      start_phase(ev.name, ev.line);
+      sys_.close_phase();
+      sys_.start_phase(ev.name, ev.line);
       return;
     default:
       break;
   }
-  if (bare_) execute_bare_event(ev);
+  if (sys_.bare_) execute_bare_event(ev);
   else execute_os_event(ev);
 }
 
 // ---- OS mode -------------------------------------------------------------------
 
-kernel::Kernel& Core::os() {
-  if (!kernel_) {
-    // Linux runs with EFER.NXE=1 (the kernel's PTEs use XD for non-executable VMAs),
-    // CR0.WP=1 and global pages; user code runs at CPL 3.
-    regs_.efer_nxe = true;
-    regs_.cr0_wp = true;
-    regs_.cr4_pge = true;
-    regs_.cpl = 3;
-    kernel_ = std::make_unique<kernel::Kernel>(memory_, cfg_, *this);
-  }
-  return *kernel_;
-}
-
-void Core::load_task(std::uint32_t pid) {
-  const kernel::Mm* mm = &os().mm_of(pid);
-  pid_ = pid;
-  if (mm == loaded_mm_) return;  // threads of one address space: no CR3 load
-  // MOV to CR3 with CR4.PCIDE=0 flushes every non-global entry (SDM §4.10.4.1).
-  regs_.cr3 = os().cr3(pid);
-  mmu_.invalidate_pcid(regs_.pcid(), tlb::Flush::Cr3);
-  loaded_mm_ = mm;
-  ++stats_.cr3_loads;
-  advance(stats::CycleKind::ContextSwitch, cfg_.core.cr3_write_cycles);
-}
-
-void Core::task_gone(std::uint32_t pid) {
-  if (pid != pid_) return;
-  // Like a CPU whose task exited: it switches to the kernel's own page tables, so
-  // nothing of the dead address space stays cached.
-  pid_ = 0;
-  if (loaded_mm_) mmu_.invalidate_pcid(regs_.pcid(), tlb::Flush::Cr3);
-  loaded_mm_ = nullptr;
-  regs_.cr3 = 0;
+void Core::enter_os_mode(bool pcide) {
+  // Linux runs with EFER.NXE=1 (the kernel's PTEs use XD for non-executable VMAs),
+  // CR0.WP=1, global pages and, where the CPU has them, PCIDs; user code at CPL 3.
+  regs_.efer_nxe = true;
+  regs_.cr0_wp = true;
+  regs_.cr4_pge = true;
+  regs_.cr4_pcide = pcide;
+  regs_.cpl = 3;
 }
 
 std::uint32_t Core::current_pid(const Event& ev) {
-  if (pid_ != 0) return pid_;
-  kernel::Kernel& k = os();
+  kernel::Kernel& k = sys_.os();
+  if (const std::uint32_t pid = k.current(id_)) return pid;
   if (!switched_) {
     // Before its first `switch`, a CPU runs the first process the trace spawned; a
     // trace with no spawn runs in process 1, created with automap (TRACE_FORMAT.md).
     if (k.first_spawned() == 0) {
       k.spawn(1, "", true);
-      known_pids_.insert(1);
+      sys_.known_pids_.insert(1);
     }
     const std::uint32_t first = k.first_spawned();
     if (k.exists(first)) {
-      load_task(first);
-      return pid_;
+      advance(stats::CycleKind::ContextSwitch, k.context_switch(id_, first, false));
+      return first;
     }
   }
   (void)ev;
-  throw EventError("no process runs on CPU 0 (its task exited); a `switch PID` must come first");
+  throw EventError(fmt::format("no process runs on CPU {} (its task exited); a `switch PID` must come first", id_));
 }
 
-void Core::flush_tlb_page(const kernel::Mm& mm, std::uint64_t va) {
-  if (&mm == loaded_mm_) mmu_.invlpg(va, regs_.pcid());
+void Core::mov_to_cr3(std::uint64_t v) {
+  // MOV to CR3 (SDM §4.10.4.1): with PCIDE=1, bit 63 asks not to flush and is not
+  // stored; otherwise the new PCID's non-global entries go.
+  const bool no_flush = regs_.cr4_pcide && (v >> 63);
+  regs_.cr3 = v & ~(1ull << 63);
+  ++stats_.cr3_loads;
+  if (no_flush) return;
+  ++stats_.cr3_flushes;
+  mmu_.invalidate_pcid(regs_.pcid(), tlb::Flush::Cr3);
 }
 
-void Core::flush_tlb_mm(const kernel::Mm& mm) {
-  if (&mm == loaded_mm_) mmu_.invalidate_pcid(regs_.pcid(), tlb::Flush::Cr3);
+void Core::write_cr3(std::uint64_t value) { mov_to_cr3(value); }
+
+void Core::invlpg(std::uint64_t va) { mmu_.invlpg(va, regs_.pcid()); }
+
+void Core::interrupt(std::uint64_t arrival, std::uint64_t cycles) {
+  // A core whose clock is behind the arrival was idle until then. One ahead of it
+  // (decoupled) takes the handler's cycles after what it has already run: its busy
+  // time is right, and its later events wait for the handler.
+  if (clock_ < arrival) {
+    stats_.idle_cycles += arrival - clock_;
+    clock_ = arrival;
+  }
+  advance(stats::CycleKind::Ipi, cycles);
+}
+
+std::uint64_t Core::tlb_entries_invalidated() const {
+  std::uint64_t n = 0;
+  for (const tlb::Tlb* t : {&mmu_.l1d(), &mmu_.l1i(), mmu_.l2(), mmu_.l2i()}) {
+    if (!t) continue;
+    for (unsigned sz = 0; sz < 3; ++sz) n += t->size_stats(static_cast<mmu::PageSize>(sz)).invalidated();
+  }
+  return n;
+}
+
+void Core::count_shootdown(unsigned targets, std::uint64_t wait_cycles, std::uint64_t entries_lost, bool sent) {
+  if (sent) {
+    ++stats_.shootdowns_sent;
+    stats_.ipis_sent += targets;
+    stats_.ipi_wait_cycles += wait_cycles;
+  } else {
+    ++stats_.ipis_received;
+    stats_.tlb_entries_shot += entries_lost;
+  }
 }
 
 void Core::execute_os_event(const Event& ev) {
-  kernel::Kernel& k = os();
+  kernel::Kernel& k = sys_.os();
   std::uint64_t cycles = 0;
   switch (ev.op) {
     case Op::Spawn:
       cycles = k.spawn(ev.pid, ev.name, ev.automap);
-      known_pids_.insert(ev.pid);
+      sys_.known_pids_.insert(ev.pid);
       break;
     case Op::Mmap: {
       kernel::MmapRequest req;
@@ -215,34 +242,30 @@ void Core::execute_os_event(const Event& ev) {
       break;
     case Op::Fork:
       cycles = k.fork(ev.pid, ev.pid2);
-      known_pids_.insert(ev.pid2);
+      sys_.known_pids_.insert(ev.pid2);
       break;
     case Op::Thread:
       cycles = k.thread(ev.pid, ev.pid2);
-      known_pids_.insert(ev.pid2);
+      sys_.known_pids_.insert(ev.pid2);
       break;
-    case Op::Exec: {
-      const bool running = ev.pid == pid_;
-      if (running) task_gone(ev.pid);
+    case Op::Exec:
+      // The task goes on in its new address space, on whichever CPU runs it.
       cycles = k.exec(ev.pid, ev.name);
-      if (running) load_task(ev.pid);  // the task goes on, in its new address space
       break;
-    }
     case Op::Exit:
       cycles = k.exit(ev.pid);
-      task_gone(ev.pid);
       break;
     case Op::Switch:
       if (!k.exists(ev.pid)) throw EventError(fmt::format("switch: no live process or thread {}", ev.pid));
       switched_ = true;
       ++stats_.context_switches;
-      load_task(ev.pid);
+      advance(stats::CycleKind::ContextSwitch, k.context_switch(id_, ev.pid));
       return;
     case Op::ExpectFaults: {
       const kernel::TaskCounters& now = k.counters(ev.pid);
-      const auto it = mark_counters_.find(ev.pid);
-      const std::uint64_t base_min = it == mark_counters_.end() ? 0 : it->second.minflt;
-      const std::uint64_t base_maj = it == mark_counters_.end() ? 0 : it->second.majflt;
+      const auto it = sys_.mark_counters_.find(ev.pid);
+      const std::uint64_t base_min = it == sys_.mark_counters_.end() ? 0 : it->second.minflt;
+      const std::uint64_t base_maj = it == sys_.mark_counters_.end() ? 0 : it->second.majflt;
       ++stats_.expectations;
       if (now.minflt - base_min != ev.minflt)
         fail(ev, fmt::format("expect {} minflt={}: the process took {} minor faults since the last mark",
@@ -262,17 +285,7 @@ void Core::execute_os_event(const Event& ev) {
       throw EventError("this event is only valid in bare mode (`mode bare` as the first line)");
   }
   advance(stats::CycleKind::OsEvents, cycles);
-  // An exit, exec or kill can end this CPU's task as a side effect (exec and a
-  // fatal signal end the whole thread group): then the CPU runs nothing.
-  if (pid_ != 0 && !k.exists(pid_)) task_gone(pid_);
-  if (out_.check) check_kernel();
-}
-
-void Core::check_kernel() {
-  if (!kernel_) return;
-  const std::vector<std::string> problems = kernel_->check_invariants();
-  if (!problems.empty())
-    throw std::logic_error(fmt::format("invariant violated after this line: {}", problems.front()));
+  if (out_.check) sys_.check_kernel();
 }
 
 // ---- bare mode -----------------------------------------------------------------
@@ -345,11 +358,7 @@ void Core::set_register(const std::string& name, std::uint64_t v) {
   const bool b = v != 0;
   mmu::ControlRegs& r = regs_;
   if (name == "cr3") {
-    // MOV to CR3 (SDM §4.10.4.1): with PCIDE=1, bit 63 asks not to flush and is not
-    // stored; otherwise the new PCID's non-global entries go.
-    const bool no_flush = r.cr4_pcide && (v >> 63);
-    r.cr3 = v & ~(1ull << 63);
-    if (!no_flush) mmu_.invalidate_pcid(r.pcid(), tlb::Flush::Cr3);
+    mov_to_cr3(v);
   } else if (name == "cr4.pge") {
     if (b != r.cr4_pge) mmu_.invalidate_all(tlb::Flush::Cr4);
     r.cr4_pge = b;
@@ -392,38 +401,6 @@ void Core::set_register(const std::string& name, std::uint64_t v) {
     if (!b) throw EventError(fmt::format("set {}=0: only IA-32e (long mode) paging is modelled", name));
   } else {
     throw EventError(fmt::format("set: unknown register '{}'", name));
-  }
-}
-
-// ---- phases --------------------------------------------------------------------
-
-void Core::start_phase(const std::string& name, std::uint64_t line) {
-  stats::Phase p;
-  p.name = name;
-  p.start_line = line;
-  p.start = stats_.phase_counters();
-  stats_.phases.push_back(std::move(p));
-  // `expect PID minflt=N` and the phase report count from this snapshot; a task
-  // born later starts from zero.
-  mark_counters_.clear();
-  if (kernel_)
-    for (std::uint32_t pid : known_pids_) mark_counters_[pid] = kernel_->counters(pid);
-}
-
-void Core::close_phase() {
-  if (stats_.phases.empty()) return;
-  stats::Phase& p = stats_.phases.back();
-  const stats::PhaseCounters now = stats_.phase_counters();
-  p.counters.accesses = now.accesses - p.start.accesses;
-  p.counters.translations = now.translations - p.start.translations;
-  p.counters.tlb_hits = now.tlb_hits - p.start.tlb_hits;
-  p.counters.page_faults = now.page_faults - p.start.page_faults;
-  for (size_t i = 0; i < now.cycles.size(); ++i) p.counters.cycles[i] = now.cycles[i] - p.start.cycles[i];
-  if (!kernel_) return;
-  for (std::uint32_t pid : known_pids_) {
-    const auto it = mark_counters_.find(pid);
-    p.tasks[pid] = stats::subtract(kernel_->counters(pid),
-                                   it == mark_counters_.end() ? kernel::TaskCounters{} : it->second);
   }
 }
 

@@ -1,9 +1,18 @@
-// A trace-driven CPU: one SC_THREAD that pulls events from a trace and executes
-// them against its MMU, holding the architectural state translation reads (CR0,
-// CR3, CR4, EFER, PKRU, RFLAGS.AC, CPL). Time is loosely timed: each access adds
-// its cycles to a TLM quantum keeper, which yields to the SystemC kernel once per
-// quantum (or at every access in strict mode). In OS mode a #PF enters the kernel
-// model and the access is retried, as the faulting instruction is restarted.
+// A trace-driven CPU: one SC_THREAD that executes the trace's events while the trace
+// runs on it (`cpu N`), against its own MMU, holding the architectural state that
+// translation reads (CR0, CR3, CR4, EFER, PKRU, RFLAGS.AC, CPL). In OS mode a #PF
+// enters the kernel model and the access is retried, as the faulting instruction is
+// restarted.
+//
+// Time (TLM-2.0 loosely timed): the core keeps its own clock in cycles, advanced by
+// what its events cost, and synchronises with SystemC (waits until SystemC time
+// reaches its clock) once it has run core.quantum_cycles past its last
+// synchronisation, or before every event with core.strict_timing. Events run in the
+// trace's order; when the trace moves to another CPU, that core's clock first catches
+// up with the SystemC time of the hand-over (the time is idle). So with strict timing
+// no event starts before the event above it in the trace started, and with a quantum
+// it may start up to a quantum earlier (docs/multicore.md). On one core the two modes
+// give the same cycles.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +26,6 @@
 #include <systemc>
 #include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
-#include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "config/config.hpp"
 #include "hw/event_source.hpp"
@@ -46,32 +54,41 @@ struct FaultExample {
   kernel::FaultRecord record;
 };
 
-class Core : public sc_core::sc_module, public kernel::TlbFlusher {
+class System;
+
+class Core : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(Core);
   tlm_utils::simple_initiator_socket<Core> data_socket;
 
-  Core(sc_core::sc_module_name name, const config::Config& cfg, EventSource& events, mmu::Mmu& mmu,
-       MemoryTiming& timing, SparseMemory& memory, RunOptions outputs);
+  Core(sc_core::sc_module_name name, unsigned id, System& system, mmu::Mmu& mmu, MemoryTiming& timing);
   ~Core() override;
 
-  // Set when the run stopped on an error (malformed trace, refused event); the
-  // message names file and line. A run with an error has not finished its trace.
-  const std::optional<std::string>& error() const { return error_; }
+  unsigned id() const { return id_; }
+  // This core's counters; System::stats() adds up every core's, with the phases.
   const stats::RunStats& stats() const { return stats_; }
   const mmu::ControlRegs& regs() const { return regs_; }
-  const kernel::Kernel* kernel() const { return kernel_.get(); }
-  bool bare_mode() const { return bare_; }
-  const std::map<kernel::Resolution, FaultExample>& fault_examples() const { return examples_; }
-  const std::set<std::uint32_t>& known_pids() const { return known_pids_; }
+  const mmu::Mmu& mmu() const { return mmu_; }
+  const MemoryTiming& timing() const { return timing_; }
+  std::uint64_t clock() const { return clock_; }  // cycles: busy (stats().cycles) + idle
 
-  // kernel::TlbFlusher: this core is the only CPU, so an mm is cached here iff it is
-  // the one loaded in CR3.
-  void flush_tlb_page(const kernel::Mm& mm, std::uint64_t va) override;
-  void flush_tlb_mm(const kernel::Mm& mm) override;
+  // What the System does to this core for the kernel (kernel::Cpus): MOV to CR3 and
+  // INVLPG, and an interrupt that arrives at `arrival` (cycles) and runs `cycles` in
+  // its handler.
+  void write_cr3(std::uint64_t value);
+  void invlpg(std::uint64_t va);
+  void interrupt(std::uint64_t arrival, std::uint64_t cycles);
+  // TLB entries invalidated so far, every level and cause.
+  std::uint64_t tlb_entries_invalidated() const;
+  void count_shootdown(unsigned targets, std::uint64_t wait_cycles, std::uint64_t entries_lost, bool sent);
+  // The register state Linux runs user code with; at the kernel's boot.
+  void enter_os_mode(bool pcide);
 
  private:
   void run();
+  // Runs events while the trace stays on this CPU; false when the run is over.
+  bool run_events();
+  void sync();
   void execute(const traces::Event& ev);
   void execute_os_event(const traces::Event& ev);
   void execute_bare_event(const traces::Event& ev);
@@ -92,46 +109,36 @@ class Core : public sc_core::sc_module, public kernel::TlbFlusher {
                   unsigned faults, std::uint64_t cycles);
   void log_fault(const traces::Event& ev, const kernel::FaultRecord& rec);
 
-  // Processes on this CPU.
-  kernel::Kernel& os();
+  // The task this CPU runs (OS mode).
   std::uint32_t current_pid(const traces::Event& ev);
-  void load_task(std::uint32_t pid);
-  void task_gone(std::uint32_t pid);
-  void check_kernel();
+  void mov_to_cr3(std::uint64_t value);
 
-  // Charges cycles to a kind; commit_time() then advances local time by everything
-  // charged since the last commit and synchronises when the quantum is used up.
-  void advance(stats::CycleKind kind, std::uint64_t cycles);
-  void commit_time();
-  void start_phase(const std::string& name, std::uint64_t line);
-  void close_phase();
+  // Charges cycles to a kind: the core's clock advances by them.
+  void advance(stats::CycleKind kind, std::uint64_t cycles) {
+    stats_.cycles[static_cast<size_t>(kind)] += cycles;
+    clock_ += cycles;
+  }
 
+  const unsigned id_;
+  System& sys_;
   const config::Config& cfg_;
-  EventSource& events_;
   mmu::Mmu& mmu_;
   MemoryTiming& timing_;
-  SparseMemory& memory_;
-  RunOptions out_;
-  std::unique_ptr<kernel::Kernel> kernel_;
+  const RunOptions& out_;
 
   mmu::ControlRegs regs_;
-  bool bare_ = false;
-  bool started_ = false;                 // first event seen (`mode bare` must be first)
-  std::uint32_t pid_ = 0;                // task running on this CPU; 0 = none
-  const kernel::Mm* loaded_mm_ = nullptr;
+  std::uint32_t pid_ = 0;                // the task of the access being executed; 0 once killed
   bool switched_ = false;                // a `switch` has run on this CPU
-  std::uint64_t line_ = 0;               // line being executed, for kernel callbacks
 
-  tlm_utils::tlm_quantumkeeper qk_;
-  std::uint64_t pending_cycles_ = 0;
-  sc_core::sc_time period_;
+  std::uint64_t clock_ = 0;              // cycles
+  std::uint64_t synced_ = 0;             // the clock at the last synchronisation
+  std::uint64_t next_sync_ = 0;          // synchronise once the clock reaches this
+  sc_core::sc_event wake_;               // the trace moved to this CPU, or the run ended
   tlm::tlm_generic_payload tx_;
   stats::RunStats stats_;
-  std::set<std::uint32_t> known_pids_;   // every task the trace created, in PID order
-  std::map<std::uint32_t, kernel::TaskCounters> mark_counters_;  // at the last `mark`
-  std::map<kernel::Resolution, FaultExample> examples_;
   kernel::FaultRecord record_;
-  std::optional<std::string> error_;
+
+  friend class System;
 };
 
 }  // namespace mmusim::hw

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hw/core.hpp"
+#include "hw/system.hpp"
 
 namespace mmusim::hw {
 
@@ -45,7 +46,7 @@ bool is_kill(kernel::Resolution r) {
 
 void Core::fail(const Event& ev, const std::string& what) {
   ++stats_.expectations_failed;
-  if (out_.diag) *out_.diag << fmt::format("{}:{}: expectation failed: {}\n", events_.name(), ev.line, what);
+  if (out_.diag) *out_.diag << fmt::format("{}:{}: expectation failed: {}\n", sys_.trace_name(), ev.line, what);
 }
 
 void Core::data_transfer(tlm::tlm_command cmd, const Piece& p, unsigned char* bytes) {
@@ -75,13 +76,12 @@ void Core::access(const Event& ev) {
   const bool signal_expect = ev.expect == Expect::Sigsegv || ev.expect == Expect::Sigbus;
   const bool vector_expect = ev.expect == Expect::PageFault || ev.expect == Expect::GeneralProtection ||
                              ev.expect == Expect::StackFault;
-  if (bare_ && signal_expect)
+  if (sys_.bare_ && signal_expect)
     throw std::runtime_error("expect=SIGSEGV/SIGBUS needs the kernel model (OS mode); bare mode reports #PF/#GP/#SS");
-  if (!bare_ && vector_expect)
+  if (!sys_.bare_ && vector_expect)
     throw std::runtime_error("expect=#PF/#GP/#SS is for bare mode; in OS mode expect the signal (expect=SIGSEGV)");
 
-  std::uint32_t pid = 0;
-  if (!bare_) pid = current_pid(ev);
+  pid_ = sys_.bare_ ? 0 : current_pid(ev);
   ++stats_.accesses;
   ++(write ? stats_.writes : fetch ? stats_.fetches : stats_.reads);
 
@@ -161,7 +161,6 @@ void Core::access(const Event& ev) {
     check_access_expectations(ev, pieces, n, value, faults ? &last_fault : nullptr);
   if (out_.access_log)
     log_access(ev, pieces, n, faults ? &last_fault : nullptr, faults, stats_.total_cycles() - cycles_before);
-  (void)pid;
 }
 
 // Returns true if the access is over (bare mode, or the task was killed); sets
@@ -170,7 +169,7 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
   retry = false;
   if (f.vector == mmu::Vector::PF) ++stats_.page_faults;
   else ++(f.vector == mmu::Vector::GP ? stats_.gp_faults : stats_.ss_faults);
-  if (bare_) return true;  // bare mode records the fault and goes on with the next line
+  if (sys_.bare_) return true;  // bare mode records the fault and goes on with the next line
 
   const std::uint32_t pid = pid_;
   if (f.vector != mmu::Vector::PF) {
@@ -180,22 +179,22 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
     if (out_.out)
       *out_.out << fmt::format("[line {}] pid {}: {} at {:#x} (non-canonical address): killed by {}\n", ev.line,
                                pid, vector_name(f.vector), ev.addr, f.vector == mmu::Vector::GP ? "SIGSEGV" : "SIGBUS");
-    os().kill(pid);
-    task_gone(pid);
+    sys_.os().kill(pid);
+    pid_ = 0;
     return true;
   }
 
   record_.clear();
-  os().exc_page_fault(pid, f.cr2, f.error_code, record_);
+  sys_.os().exc_page_fault(pid, f.cr2, f.error_code, record_);
   advance(stats::CycleKind::Kernel, record_.total_cycles);
   stats_.huge_faults += record_.huge;
   auto& fk = stats_.faults[static_cast<size_t>(record_.resolution)];
   ++fk.count;
   fk.cycles += record_.total_cycles;
   fk.max_cycles = std::max(fk.max_cycles, record_.total_cycles);
-  if (!examples_.count(record_.resolution)) examples_[record_.resolution] = {ev.line, pid, record_};
+  if (!sys_.examples_.count(record_.resolution)) sys_.examples_[record_.resolution] = {ev.line, pid, record_};
   log_fault(ev, record_);
-  if (out_.check) check_kernel();
+  if (out_.check) sys_.check_kernel();
 
   if (is_kill(record_.resolution)) {
     ++stats_.signals;
@@ -209,7 +208,7 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
       *out_.out << fmt::format("[line {}] pid {}: {}{} at {:#x}, error code {:#x}\n", ev.line, pid, sig, code,
                                f.cr2, f.error_code);
     }
-    task_gone(pid);
+    pid_ = 0;
     return true;
   }
   retry = true;
@@ -218,9 +217,9 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
 
 void Core::check_access_expectations(const Event& ev, const Piece* pieces, unsigned n, std::uint64_t value,
                                      const mmu::Fault* fault) {
-  const bool killed = !bare_ && fault && pid_ == 0;
+  const bool killed = !sys_.bare_ && fault && pid_ == 0;
   // A fault that ends the access: in bare mode every fault, in OS mode a kill.
-  const mmu::Fault* final_fault = bare_ ? fault : (killed ? fault : nullptr);
+  const mmu::Fault* final_fault = sys_.bare_ ? fault : (killed ? fault : nullptr);
   if (ev.has_value && ev.op != Op::Write) {
     ++stats_.expectations;
     if (final_fault)
@@ -299,12 +298,12 @@ void Core::log_access(const Event& ev, const Piece* pieces, unsigned n, const mm
   if (!out_.access_log) return;
   nlohmann::json j;
   j["line"] = ev.line;
-  j["cpu"] = 0;
+  j["cpu"] = id_;
   j["pid"] = pid_;
   j["op"] = op_name(ev.op);
   j["va"] = fmt::format("{:#x}", ev.addr);
   j["size"] = ev.size;
-  const bool completed = !(fault && (bare_ || pid_ == 0));
+  const bool completed = !(fault && (sys_.bare_ || pid_ == 0));
   if (completed) {
     j["pa"] = fmt::format("{:#x}", pieces[0].pa);
     if (n == 2) j["pa2"] = fmt::format("{:#x}", pieces[1].pa);
@@ -314,7 +313,7 @@ void Core::log_access(const Event& ev, const Piece* pieces, unsigned n, const mm
     f["vector"] = vector_name(fault->vector);
     f["error_code"] = fmt::format("{:#x}", fault->error_code);
     if (fault->vector == mmu::Vector::PF) f["cr2"] = fmt::format("{:#x}", fault->cr2);
-    if (!bare_ && fault->vector == mmu::Vector::PF) f["resolution"] = kernel::to_string(record_.resolution);
+    if (!sys_.bare_ && fault->vector == mmu::Vector::PF) f["resolution"] = kernel::to_string(record_.resolution);
     j["fault"] = std::move(f);
     j["faults"] = faults;
   }
@@ -326,7 +325,7 @@ void Core::log_fault(const Event& ev, const kernel::FaultRecord& rec) {
   if (!out_.fault_log) return;
   nlohmann::json j;
   j["line"] = ev.line;
-  j["cpu"] = 0;
+  j["cpu"] = id_;
   j["pid"] = pid_;
   j["address"] = fmt::format("{:#x}", rec.address);
   j["access"] = op_name(ev.op);

@@ -28,14 +28,20 @@ namespace {
 Cache make_cache(const config::CacheLevelConfig& c) { return Cache(c.sets, c.ways, c.line_bytes); }
 }  // namespace
 
+MemoryTiming::MemoryTiming(const config::Config& cfg, Cache& llc) : MemoryTiming(cfg, nullptr, &llc) {}
+
 MemoryTiming::MemoryTiming(const config::Config& cfg)
+    : MemoryTiming(cfg, std::make_unique<Cache>(make_cache(cfg.cache.llc)), nullptr) {}
+
+MemoryTiming::MemoryTiming(const config::Config& cfg, std::unique_ptr<Cache> own_llc, Cache* shared_llc)
     : fixed_(cfg.mem.model == config::MemoryModel::Fixed),
       data_through_caches_(cfg.cache.data),
       latency_cycles_{cfg.cache.l1d.latency_cycles, cfg.cache.l2.latency_cycles, cfg.cache.llc.latency_cycles,
                       cfg.cache.dram_latency_cycles, cfg.mem.latency_cycles},
+      own_llc_(std::move(own_llc)),
       l1d_(make_cache(cfg.cache.l1d)),
       l2_(make_cache(cfg.cache.l2)),
-      llc_(make_cache(cfg.cache.llc)) {}
+      llc_(shared_llc ? *shared_llc : *own_llc_) {}
 
 Served MemoryTiming::miss(std::uint64_t pa, bool write, Requester who) {
   // Not the MRU line of its L1D set. Each level that misses installs the line in the

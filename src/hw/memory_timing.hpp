@@ -19,11 +19,15 @@
 // line evicted from a level is written into the level below (allocating it there) and
 // from the LLC to DRAM, counted but charged no time (cache.hpp).
 //
+// With several cores, L1D and L2 are each core's and the LLC is one Cache that every
+// core's MemoryTiming shares (owned by the System).
+//
 // Not modelled, each because the in-order core issues one access at a time and waits
 // for it: more than one outstanding miss (no MSHRs), bandwidth and queueing, and
-// contention between walkers (the core runs one walk at a time; several walkers matter
-// only with several cores). Nor prefetchers; nor coherence, there being one core and
-// no DMA. The kernel's own writes (zeroing and copying frames, writing PTEs) do not
+// contention between walkers or between cores for the LLC. Nor prefetchers; nor
+// coherence: a line written on one core stays valid in the others' L1D and L2. The
+// caches hold presence, not data, so this can make an access faster than it should
+// be, never wrong. The kernel's own writes (zeroing and copying frames, writing PTEs) do not
 // pass through the caches: their cost is the kernel's named step costs (config.hpp,
 // KernelCostConfig). So the first walk through a page-table page the kernel has just
 // allocated and written misses on it, where hardware would likely find it in L1D.
@@ -38,6 +42,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "config/config.hpp"
@@ -63,6 +68,9 @@ class MemoryTiming {
  public:
   // Copies what it needs from `cfg`; assumes config::validate accepted it (a cache
   // geometry it would reject throws std::invalid_argument here).
+  // A core's hierarchy whose last level is `llc`, shared with the other cores.
+  MemoryTiming(const config::Config& cfg, Cache& llc);
+  // A hierarchy with an LLC of its own (one core: tests, benchmarks).
   explicit MemoryTiming(const config::Config& cfg);
 
   // The time of one access to physical address `pa`, and the level that served it.
@@ -91,6 +99,7 @@ class MemoryTiming {
   bool data_through_caches() const { return data_through_caches_; }
 
  private:
+  MemoryTiming(const config::Config& cfg, std::unique_ptr<Cache> own_llc, Cache* shared_llc);
   Served count(Requester who, ServedBy level) {
     ++served_[static_cast<std::size_t>(who)][static_cast<std::size_t>(level)];
     return {latency_cycles(level), level};
@@ -102,13 +111,10 @@ class MemoryTiming {
   bool fixed_;
   bool data_through_caches_;
   std::array<std::uint64_t, kServedByCount> latency_cycles_;  // indexed by ServedBy
-  // The levels are members while there is one core. With several cores, L1D and L2
-  // stay per core and the LLC becomes one Cache shared by every core's MemoryTiming
-  // (held by reference here, owned by the System); nothing else here changes, since
-  // the LLC is reached only through llc_.
+  std::unique_ptr<Cache> own_llc_;  // null when the LLC is shared
   Cache l1d_;
   Cache l2_;
-  Cache llc_;
+  Cache& llc_;
   std::array<std::array<std::uint64_t, kServedByCount>, kRequesterCount> served_{};
 };
 

@@ -143,8 +143,7 @@ vm_fault_t wp_page_copy(VmFault& vmf, u64 pte_pa, Recorder& r) {
 
   // ptep_clear_flush: the old entry was present, so it may be cached.
   k.mem.write64(pte_pa, 0);
-  k.tlb.flush_tlb_page(vmf.mm, vmf.address);
-  charge(r, Step::tlb_flush_local);
+  flush_tlb_page(k.tlb, vmf.mm, vmf.address, r);
 
   folio_add_new_anon_rmap(k, *pfn, r);
   set_pte_at(k, pte_pa, entry, r);

@@ -36,6 +36,14 @@ std::string_view step_name(Step s) {
     case Step::tlb_flush_local: return "tlb_flush_local";
     case Step::fork_per_pte: return "fork_per_pte";
     case Step::signal_delivery: return "signal_delivery";
+    case Step::context_switch: return "context_switch";
+    case Step::ipi_send: return "ipi_send";
+    case Step::ipi_delivery: return "ipi_delivery";
+    case Step::ipi_entry: return "ipi_entry";
+    case Step::ipi_exit: return "ipi_exit";
+    case Step::ipi_ack: return "ipi_ack";
+    case Step::ipi_wait: return "ipi_wait";
+    case Step::cr3_write: return "cr3_write";
   }
   return "unknown";
 }
@@ -55,13 +63,27 @@ u64 step_cycles(const config::KernelCostConfig& c, Step s) {
     case Step::tlb_flush_local: return c.tlb_flush_local;
     case Step::fork_per_pte: return c.fork_per_pte;
     case Step::signal_delivery: return c.signal_delivery;
+    case Step::context_switch: return c.context_switch;
+    case Step::ipi_send: return c.ipi_send;
+    case Step::ipi_delivery: return c.ipi_delivery;
+    case Step::ipi_entry: return c.ipi_entry;
+    case Step::ipi_exit: return c.ipi_exit;
+    case Step::ipi_ack: return c.ipi_ack;
+    case Step::ipi_wait: case Step::cr3_write: return 0;  // derived: charge_cycles
   }
   return 0;
 }
 
 void Recorder::charge(Step s, u64 times) {
   if (times == 0) return;
-  const u64 cycles = step_cycles(cost_, s) * times;
+  add(s, step_cycles(cost_, s) * times);
+}
+
+void Recorder::charge_cycles(Step s, u64 cycles) {
+  if (cycles != 0) add(s, cycles);
+}
+
+void Recorder::add(Step s, u64 cycles) {
   total_ += cycles;
   if (!rec_) return;
   rec_->total_cycles += cycles;

@@ -86,8 +86,7 @@ bool dup_mmap(KernelState& k, Mm& parent, Mm& child, Recorder& r) {
     }
   }
   // One flush of the whole parent mm, whatever was write-protected.
-  k.tlb.flush_tlb_mm(parent);
-  charge(r, Step::tlb_flush_local);
+  flush_tlb_mm(k.tlb, parent, r);
   return ok;
 }
 

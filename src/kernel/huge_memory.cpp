@@ -229,8 +229,7 @@ void split_huge_pmd(KernelState& k, Mm& mm, const Vma& vma, u64 pmd_pa, u64 hadd
   // pmdp_huge_clear_flush for the zero page, pmdp_invalidate (not present, still
   // huge) otherwise. flush_pmd_tlb_range has a 2 MiB stride: one INVLPG.
   k.mem.write64(pmd_pa, is_huge_zero_pmd(k, old) ? 0 : old & ~(bit::P | _PAGE_PROTNONE));
-  k.tlb.flush_tlb_page(mm, haddr);
-  charge(r, Step::tlb_flush_local);
+  flush_pmd_tlb_range(k, mm, haddr, r);
   if (is_huge_zero_pmd(k, old)) {
     // __split_huge_zero_page_pmd: every PTE maps the 4 KiB zero page, special and
     // read-only; a write then takes the ordinary zero-page COW (wp_page_copy).
@@ -323,8 +322,7 @@ vm_fault_t do_huge_zero_wp_pmd(VmFault& vmf, u64 haddr, Recorder& r) {
   // pmdp_huge_clear_flush: the zero PMD was present, so it may be cached. The
   // deposited table stays with the new mapping.
   k.mem.write64(vmf.pmd_pa, 0);
-  k.tlb.flush_tlb_page(vmf.mm, haddr);
-  charge(r, Step::tlb_flush_local);
+  flush_pmd_tlb_range(k, vmf.mm, haddr, r);
   map_anon_folio_pmd(vmf, *folio, r);
   vmf.res = Resolution::CowCopy;
   mark_huge(r);

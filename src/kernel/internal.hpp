@@ -17,6 +17,7 @@
 #include "kernel/page.hpp"
 #include "kernel/pgtable.hpp"
 #include "kernel/recorder.hpp"
+#include "kernel/tlb.hpp"
 
 namespace mmusim::kernel {
 
@@ -41,6 +42,9 @@ struct KernelState {
   u64 zero_pfn = 0;   // empty_zero_page: allocated at boot, never freed
   u64 huge_zero_pfn = 0;  // huge_zero_folio's head: allocated at first use, never freed (huge_memory.cpp)
 
+  // The task each CPU runs (a runqueue's curr), 0 when it runs none: then it is idle,
+  // in lazy TLB mode on the last mm it ran (tlb.hpp).
+  std::vector<Pid> current;
   std::map<Pid, Task> tasks;             // alive tasks
   std::map<Pid, TaskCounters> counters;  // every task ever created (last one per PID)
   std::map<u64, std::unique_ptr<Mm>> mms;
@@ -74,9 +78,6 @@ inline constexpr u32 FAULT_FLAG_WRITE = 1u << 0;
 inline constexpr u32 FAULT_FLAG_USER = 1u << 6;
 inline constexpr u32 FAULT_FLAG_INSTRUCTION = 1u << 8;
 
-// Pages of a TLB flush range above which x86 flushes the whole mm instead
-// (tlb_single_page_flush_ceiling, arch/x86/mm/tlb.c).
-inline constexpr u64 kTlbSinglePageFlushCeiling = 33;
 
 // struct mmu_gather (include/asm-generic/tlb.h): the range whose TLB entries must
 // go, and the pages to free only after they are gone, so that no CPU can reach a
@@ -169,7 +170,15 @@ u64 cow_eager_populate(KernelState& k, Mm& mm, u64 start, u64 end);
 // dup_mmap: fills `child` from `parent`; false if it ran out of frames.
 bool dup_mmap(KernelState& k, Mm& parent, Mm& child, Recorder& r);
 
-// ---- process.cpp (kernel/fork.c, kernel/exit.c, fs/exec.c) ----
+// flush_pmd_tlb_range of one 2 MiB leaf: one INVLPG, the stride being PMD_SIZE.
+inline void flush_pmd_tlb_range(KernelState& k, Mm& mm, u64 haddr, Recorder& r) {
+  k.tlb.flush_tlb_mm_range(mm, haddr, haddr + (1ull << 21), 21, false, r);
+}
+
+// ---- process.cpp (kernel/fork.c, kernel/exit.c, fs/exec.c, kernel/sched/core.c) ----
+// context_switch: `cpu` runs task `next` (switch_mm_irqs_off when the mm changes or
+// the CPU was lazy). Returns the cycles.
+u64 context_switch(KernelState& k, unsigned cpu, Pid next, bool scheduled);
 Mm* mm_alloc(KernelState& k, Recorder& r);
 void mmput(KernelState& k, Mm& mm, Recorder& r);
 // do_exit of one task; do_group_exit kills every task sharing the mm (a fatal signal).

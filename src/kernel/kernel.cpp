@@ -10,7 +10,7 @@
 namespace mmusim::kernel {
 
 KernelState::KernelState(hw::SparseMemory& m, const config::Config& c, TlbFlusher& t)
-    : mem(m), cfg(c), cost(c.kernel.cost), tlb(t), frames(m, c.mem.size_bytes) {
+    : mem(m), cfg(c), cost(c.kernel.cost), tlb(t), frames(m, c.mem.size_bytes), current(c.cores, 0) {
   // Every frame must be addressable by a PTE: a frame above MAXPHYADDR would set
   // reserved bits and the walker would raise #PF with RSVD.
   if (c.mem.maxphyaddr < 64 && c.mem.size_bytes > (1ull << c.mem.maxphyaddr))
@@ -55,6 +55,31 @@ u64 Kernel::exit(Pid pid) { return do_exit_event(impl_->k, pid); }
 u64 Kernel::kill(Pid pid) {
   impl_->k.task(pid, "kill");
   return do_group_exit(impl_->k, pid);
+}
+
+u64 Kernel::context_switch(unsigned cpu, Pid pid, bool scheduled) {
+  if (cpu >= impl_->k.current.size()) throw KernelError(fmt::format("switch: no CPU {}", cpu));
+  return kernel::context_switch(impl_->k, cpu, pid, scheduled);
+}
+
+Pid Kernel::current(unsigned cpu) const { return impl_->k.current.at(cpu); }
+
+void Kernel::ipi_received(unsigned cpu, u64 cycles, u64 tlb_entries_lost) {
+  const Pid pid = impl_->k.current.at(cpu);
+  if (pid == 0) return;
+  TaskCounters& c = impl_->k.counters[pid];
+  ++c.ipis_received;
+  c.ipi_handler_cycles += cycles;
+  c.tlb_entries_shot += tlb_entries_lost;
+}
+
+void Kernel::shootdown_sent(unsigned cpu, unsigned targets, u64 wait_cycles) {
+  const Pid pid = impl_->k.current.at(cpu);
+  if (pid == 0) return;
+  TaskCounters& c = impl_->k.counters[pid];
+  ++c.shootdowns;
+  c.ipis_sent += targets;
+  c.ipi_wait_cycles += wait_cycles;
 }
 
 void Kernel::exc_page_fault(Pid pid, std::uint64_t cr2, std::uint32_t error_code, FaultRecord& rec) {

@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "hw/sparse_memory.hpp"
 #include "kernel/fault_record.hpp"
+#include "kernel/tlb.hpp"
 #include "traces/event.hpp"
 
 namespace mmusim::kernel {
@@ -28,17 +29,6 @@ struct KernelError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The TLB maintenance the kernel asks of the hardware (arch/x86/mm/tlb.c). The
-// hardware knows which CPUs have `mm` loaded and what each flush costs.
-class TlbFlusher {
- public:
-  virtual ~TlbFlusher() = default;
-  // flush_tlb_page: invalidate one page of `mm` wherever it may be cached (INVLPG).
-  virtual void flush_tlb_page(const Mm& mm, std::uint64_t va) = 0;
-  // flush_tlb_mm: invalidate every non-global translation of `mm`.
-  virtual void flush_tlb_mm(const Mm& mm) = 0;
-};
-
 // Fault counts of one task, as getrusage() reports them plus a breakdown by kind.
 struct TaskCounters {
   u64 minflt = 0;             // ru_minflt: faults resolved without I/O (signals excluded)
@@ -46,6 +36,14 @@ struct TaskCounters {
   u64 by_resolution[kResolutionCount] = {};
   u64 automaps = 0;           // pages mapped by `spawn ... automap`
   u64 fault_cycles = 0;       // cycles spent in the fault path
+  // Scheduling and TLB shootdowns (multi-core).
+  u64 context_switches = 0;   // times a CPU switched to this task
+  u64 shootdowns = 0;         // flushes on its behalf that interrupted other CPUs
+  u64 ipis_sent = 0;
+  u64 ipi_wait_cycles = 0;    // from the first IPI sent to the last acknowledgement
+  u64 ipis_received = 0;      // interrupts its CPU took while running it
+  u64 ipi_handler_cycles = 0; // cycles those interrupts took from it
+  u64 tlb_entries_shot = 0;   // TLB entries its CPU lost to them
 };
 
 struct MmapRequest {
@@ -59,6 +57,8 @@ struct MmapRequest {
 
 class Kernel {
  public:
+  // `tlb` carries out TLB maintenance on the CPUs (an X86Tlb on a machine); the kernel
+  // schedules tasks on cfg.cores CPUs.
   Kernel(hw::SparseMemory& mem, const config::Config& cfg, TlbFlusher& tlb);
   ~Kernel();
   Kernel(const Kernel&) = delete;
@@ -77,6 +77,16 @@ class Kernel {
   // A fatal signal outside the #PF path (a user #GP or #SS): do_group_exit, so every
   // thread of the process dies with it, as a SIGSEGV from exc_page_fault does.
   u64 kill(Pid pid);
+  // context_switch on `cpu` to task `pid` (`switch PID`): the scheduler's cost, and a
+  // CR3 load (switch_mm) when the address space changes. `scheduled = false` is a CPU
+  // starting its first task at boot: the CR3 load without the scheduler.
+  u64 context_switch(unsigned cpu, Pid pid, bool scheduled = true);
+  // The task `cpu` runs; 0 when it runs none (its task exited: idle, lazy TLB).
+  Pid current(unsigned cpu) const;
+  // A TLB-shootdown IPI `cpu` handled: charged to the task it was running, if any.
+  void ipi_received(unsigned cpu, u64 cycles, u64 tlb_entries_lost);
+  // A shootdown sent from `cpu`: charged to the task it was running, if any.
+  void shootdown_sent(unsigned cpu, unsigned targets, u64 wait_cycles);
   // madvise DONTNEED drops the range's pages (the next touch faults afresh);
   // HUGEPAGE / NOHUGEPAGE mark the VMAs: later first touches may map 2 MiB THPs or not.
   u64 madvise(Pid pid, std::uint64_t addr, std::uint64_t len, traces::Advice advice);

@@ -3,15 +3,20 @@
 // modelled system calls need (lookup, split, merge).
 #pragma once
 
+#include <bitset>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
+
 namespace mmusim::kernel {
 
 using u64 = std::uint64_t;
+// A set of CPUs (struct cpumask), one bit per core.
+using CpuMask = std::bitset<config::kMaxCores>;
 
 // vm_flags bits, with the values of include/linux/mm.h.
 inline constexpr u64 VM_NONE = 0;
@@ -130,6 +135,11 @@ class Mm {
   // pgtable_trans_huge_deposit: the PTE table kept for each THP PMD mapping, by its
   // 2 MiB-aligned address, for a later split (huge_memory.cpp). Counted in nr_pgtables.
   std::map<u64, u64> pmd_huge_pte;
+  // mm->context's TLB part (arch/x86/include/asm/mmu.h; kernel/tlb.hpp): the flush
+  // generation, bumped by every flush request, and mm_cpumask, the CPUs that may hold
+  // its translations. id() is the context's ctx_id.
+  u64 tlb_gen = 1;
+  CpuMask cpumask;
 
  private:
   u64 id_;

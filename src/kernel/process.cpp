@@ -9,11 +9,14 @@ namespace mmusim::kernel {
 
 namespace {
 
-// exit_mmap: every page unmapped, one flush of the mm, then every page table.
+// exit_mmap: every page unmapped, one flush of the mm, then every page table. The
+// flush frees tables, so it reaches the CPUs that keep the mm lazily too, and they
+// switch to init_mm: no CPU holds the mm once it is gone.
 void exit_mmap(KernelState& k, Mm& mm, Recorder& r) {
   std::vector<Vma> vmas = mm.take_all();
   MmuGather tlb;
   tlb.fullmm = true;
+  tlb.freed_tables = true;
   for (const Vma& v : vmas) zap_pte_range(k, mm, v.vm_start, v.vm_end, tlb, r);
   tlb_finish_mmu(k, mm, tlb, r);
   for (Vma& v : vmas) remove_vma(k, std::move(v));
@@ -66,7 +69,26 @@ void do_exit(KernelState& k, Pid pid, Recorder& r) {
   if (it == k.tasks.end()) return;
   Mm* mm = it->second.mm;
   k.tasks.erase(it);
-  mmput(k, *mm, r);  // exit_mm
+  // exit_mm: the CPU running the task keeps its mm loaded, lazily, and then runs
+  // nothing (the idle task) until the trace switches it to another.
+  for (unsigned cpu = 0; cpu < k.current.size(); ++cpu) {
+    if (k.current[cpu] != pid) continue;
+    k.current[cpu] = 0;
+    k.tlb.enter_lazy_tlb(cpu);
+  }
+  mmput(k, *mm, r);
+}
+
+u64 context_switch(KernelState& k, unsigned cpu, Pid next, bool scheduled) {
+  Task& t = k.task(next, "switch");
+  Recorder r(k.cost);
+  if (scheduled) {
+    r.charge(Step::context_switch);
+    ++k.counters[next].context_switches;
+  }
+  k.current[cpu] = next;
+  k.tlb.switch_mm(cpu, t.mm, r);  // nothing between threads of one mm
+  return r.total();
 }
 
 u64 do_group_exit(KernelState& k, Pid pid) {
@@ -139,7 +161,11 @@ u64 do_exec(KernelState& k, Pid pid, const std::string& name) {
   self.mm = fresh;
   self.tgid = pid;
   if (!name.empty()) self.comm = name;
-  mmput(k, *old, r);  // exec_mmap drops the old mm
+  // exec_mmap → activate_mm: the CPU running the task switches to the new tables
+  // before the old mm goes.
+  for (unsigned cpu = 0; cpu < k.current.size(); ++cpu)
+    if (k.current[cpu] == pid) k.tlb.switch_mm(cpu, fresh, r);
+  mmput(k, *old, r);
   return r.total();
 }
 

@@ -29,8 +29,19 @@ enum class Step : unsigned char {
   tlb_flush_local,
   fork_per_pte,
   signal_delivery,
+  context_switch,
+  ipi_send,
+  ipi_delivery,
+  ipi_entry,
+  ipi_exit,
+  ipi_ack,
+  // Derived steps, after the configured ones: their cycles follow from other values.
+  ipi_wait,   // a shootdown's initiator spinning for the last acknowledgement
+  cr3_write,  // MOV to CR3 in switch_mm: core.cr3_write_cycles
 };
-inline constexpr unsigned kStepCount = 13;
+// Steps with a KernelCostConfig field of their own: the ones before ipi_wait.
+inline constexpr unsigned kStepCount = 19;
+inline constexpr unsigned kAllStepCount = 21;
 
 // The KernelCostConfig field name of `s` ("copy_4k", ...): static storage.
 std::string_view step_name(Step s);
@@ -48,11 +59,15 @@ class Recorder {
   // Charges `times` × the configured cost of `s` as one step. Consecutive charges of
   // the same step are merged, so fault-around's sixteen PTE writes stay one line.
   void charge(Step s, u64 times = 1);
+  // Charges `cycles` as a derived step (ipi_wait, cr3_write): one whose time is not a
+  // configured constant.
+  void charge_cycles(Step s, u64 cycles);
   u64 total() const { return total_; }
   FaultRecord* record() { return rec_; }
 
  private:
   friend class KernelFunction;
+  void add(Step s, u64 cycles);
   const config::KernelCostConfig& cost_;
   FaultRecord* rec_;
   u64 total_ = 0;

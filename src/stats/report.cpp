@@ -98,8 +98,18 @@ static_assert(std::size(kSummaryKinds) == kernel::kResolutionCount, "every fault
 nlohmann::json task_json(const kernel::TaskCounters& c) {
   nlohmann::json by = nlohmann::json::object();
   for (kernel::Resolution r : kSummaryKinds) by[std::string(kernel::to_string(r))] = c.by_resolution[static_cast<size_t>(r)];
-  return {{"minflt", c.minflt}, {"majflt", c.majflt}, {"automaps", c.automaps},
-          {"fault_cycles", c.fault_cycles}, {"faults", std::move(by)}};
+  return {{"minflt", c.minflt},
+          {"majflt", c.majflt},
+          {"automaps", c.automaps},
+          {"fault_cycles", c.fault_cycles},
+          {"faults", std::move(by)},
+          {"context_switches", c.context_switches},
+          {"shootdowns", {{"sent", c.shootdowns},
+                          {"ipis_sent", c.ipis_sent},
+                          {"wait_cycles", c.ipi_wait_cycles},
+                          {"ipis_received", c.ipis_received},
+                          {"handler_cycles", c.ipi_handler_cycles},
+                          {"tlb_entries_lost", c.tlb_entries_shot}}}};
 }
 
 nlohmann::json cycles_json(const std::array<u64, static_cast<size_t>(CycleKind::Count)>& cycles) {
@@ -129,20 +139,9 @@ std::string percent(u64 part, u64 whole) {
   return whole ? fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole)) : "-";
 }
 
-
-}  // namespace
-
-nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::string& trace) {
-  const hw::Core& core = sys.core();
-  const RunStats& s = core.stats();
-  const mmu::Mmu& m = sys.mmu();
-  nlohmann::json j;
-  j["mmusim_version"] = MMUSIM_VERSION;
-  j["trace"] = trace;
-  j["mode"] = core.bare_mode() ? "bare" : "os";
-  j["config"] = config::to_json(cfg);
-  j["accesses"] = {{"total", s.accesses}, {"reads", s.reads}, {"writes", s.writes},
-                   {"fetches", s.fetches}, {"page_splits", s.page_splits}};
+// One core's translation hardware: its TLBs, walks, memory timing and PSCs.
+void hardware_json(nlohmann::json& j, const hw::System& sys, unsigned cpu) {
+  const mmu::Mmu& m = sys.mmu(cpu);
   nlohmann::json tlb = {{"rewalks_rights", m.stats().rewalks_rights}, {"rewalks_dirty", m.stats().rewalks_dirty}};
   for (const tlb::Tlb* t : tlb_levels(m)) tlb[t->basename()] = tlb_json(*t);
   j["tlb"] = std::move(tlb);
@@ -150,11 +149,62 @@ nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::s
   j["walks"] = {{"count", w.walks}, {"entry_loads", w.loads}, {"dmi_loads", w.dmi_loads}, {"ad_writes", w.ad_writes},
                 {"cycles", w.cycles}, {"faults", w.faults}, {"partial_walks", w.partial_walks},
                 {"levels_skipped", w.levels_skipped}, {"latency", m.walk_latency().to_json()},
-                {"served", served_json(sys.timing(), hw::Requester::PageWalk)}};
-  j["memory"] = memory_timing_json(sys.timing());
+                {"served", served_json(sys.timing(cpu), hw::Requester::PageWalk)}};
+  j["memory"] = memory_timing_json(sys.timing(cpu));
   j["psc"] = psc_json(m.psc());
+}
+
+// One core's clock, what it did, and its part in context switches and TLB shootdowns.
+nlohmann::json cpu_json(const hw::System& sys, unsigned cpu) {
+  const hw::Core& c = sys.core(cpu);
+  const RunStats& s = c.stats();
+  nlohmann::json j = {{"cpu", cpu},
+                      {"clock_cycles", c.clock()},
+                      {"idle_cycles", s.idle_cycles},
+                      {"cycles", cycles_json(s.cycles)},
+                      {"accesses", s.accesses},
+                      {"page_faults", s.page_faults},
+                      {"context_switches", s.context_switches},
+                      {"cr3_loads", s.cr3_loads},
+                      {"cr3_flushes", s.cr3_flushes},
+                      {"shootdowns", {{"sent", s.shootdowns_sent},
+                                      {"ipis_sent", s.ipis_sent},
+                                      {"wait_cycles", s.ipi_wait_cycles},
+                                      {"ipis_received", s.ipis_received},
+                                      {"handler_cycles", s.cycles[static_cast<size_t>(CycleKind::Ipi)]},
+                                      {"tlb_entries_lost", s.tlb_entries_shot}}}};
+  if (const kernel::X86Tlb* t = sys.kernel_tlb()) {
+    const kernel::CpuTlbCounters& k = t->counters(cpu);
+    j["kernel_tlb"] = {{"switch_cr3_writes", k.cr3_writes}, {"switch_cr3_noflush", k.cr3_noflush},
+                       {"asid_reuses", k.asid_reuses}, {"flushes_initiated", k.flushes_initiated},
+                       {"lazy_skips", k.lazy_skips}, {"page_flushes", k.local_page_flushes},
+                       {"full_flushes", k.local_full_flushes}};
+  }
+  if (sys.cores() > 1) hardware_json(j, sys, cpu);
+  return j;
+}
+
+}  // namespace
+
+nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::string& trace) {
+  const RunStats s = sys.stats();
+  nlohmann::json j;
+  j["mmusim_version"] = MMUSIM_VERSION;
+  j["trace"] = trace;
+  j["mode"] = sys.bare_mode() ? "bare" : "os";
+  j["config"] = config::to_json(cfg);
+  j["accesses"] = {{"total", s.accesses}, {"reads", s.reads}, {"writes", s.writes},
+                   {"fetches", s.fetches}, {"page_splits", s.page_splits}};
+  // One core: its hardware at the top level, as before there were several. Several:
+  // each core's under `cpus`.
+  if (sys.cores() == 1) hardware_json(j, sys, 0);
+  nlohmann::json cpus = nlohmann::json::array();
+  for (unsigned c = 0; c < sys.cores(); ++c) cpus.push_back(cpu_json(sys, c));
+  j["cpus"] = std::move(cpus);
+  u64 noncanonical = 0;
+  for (unsigned c = 0; c < sys.cores(); ++c) noncanonical += sys.mmu(c).stats().noncanonical;
   j["exceptions"] = {{"page_faults", s.page_faults}, {"gp", s.gp_faults}, {"ss", s.ss_faults},
-                     {"noncanonical", m.stats().noncanonical}};
+                     {"noncanonical", noncanonical}};
   nlohmann::json faults = nlohmann::json::object();
   for (kernel::Resolution r : kSummaryKinds) {
     const FaultKindStats& f = s.faults[static_cast<size_t>(r)];
@@ -164,15 +214,19 @@ nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::s
   faults["pmd_level"] = s.huge_faults;
   j["faults"] = std::move(faults);
   j["cycles"] = cycles_json(s.cycles);
-  j["simulated_ns"] = cfg.cycles_to_ns(s.total_cycles());
+  j["elapsed_cycles"] = sys.elapsed_cycles();
+  j["simulated_ns"] = cfg.cycles_to_ns(sys.elapsed_cycles());
   j["context_switches"] = s.context_switches;
   j["cr3_loads"] = s.cr3_loads;
+  j["shootdowns"] = {{"sent", s.shootdowns_sent}, {"ipis", s.ipis_sent}, {"wait_cycles", s.ipi_wait_cycles},
+                     {"handler_cycles", s.cycles[static_cast<size_t>(CycleKind::Ipi)]},
+                     {"tlb_entries_lost", s.tlb_entries_shot}};
   j["signals"] = s.signals;
   j["skipped_lines"] = s.skipped;
   j["expectations"] = {{"checked", s.expectations}, {"failed", s.expectations_failed}};
-  if (const kernel::Kernel* k = core.kernel()) {
+  if (const kernel::Kernel* k = sys.kernel()) {
     nlohmann::json procs = nlohmann::json::object();
-    for (std::uint32_t pid : core.known_pids()) {
+    for (std::uint32_t pid : sys.known_pids()) {
       nlohmann::json t = task_json(k->counters(pid));
       t["alive"] = k->exists(pid);
       procs[std::to_string(pid)] = std::move(t);
@@ -204,14 +258,10 @@ nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::s
   return j;
 }
 
-void print_summary(std::ostream& out, const hw::System& sys, const std::string& trace) {
-  const hw::Core& core = sys.core();
-  const RunStats& s = core.stats();
-  const mmu::Mmu& m = sys.mmu();
-  const config::Config& cfg = sys.config();
-  out << fmt::format("\n== mmusim summary: {} ({} mode) ==\n", trace, core.bare_mode() ? "bare" : "OS");
-  out << fmt::format("accesses      {} (reads {}, writes {}, fetches {}; {} crossed a page)\n", s.accesses, s.reads,
-                     s.writes, s.fetches, s.page_splits);
+namespace {
+
+// A core's TLBs, walks and paging-structure caches, as summary lines.
+void print_hardware(std::ostream& out, const mmu::Mmu& m) {
   for (const tlb::Tlb* t : tlb_levels(m)) {
     const tlb::LevelStats& ts = t->stats();
     std::string by_size;
@@ -249,8 +299,30 @@ void print_summary(std::ostream& out, const hw::System& sys, const std::string& 
   }
   out << fmt::format("PSC           {} walks started part-way, {} levels skipped (hits/lookups: {})\n",
                      w.partial_walks, w.levels_skipped, psc.empty() ? "disabled" : psc);
+}
+
+}  // namespace
+
+void print_summary(std::ostream& out, const hw::System& sys, const std::string& trace) {
+  const RunStats s = sys.stats();
+  const config::Config& cfg = sys.config();
+  out << fmt::format("\n== mmusim summary: {} ({} mode{}) ==\n", trace, sys.bare_mode() ? "bare" : "OS",
+                     sys.cores() > 1 ? fmt::format(", {} cores", sys.cores()) : "");
+  out << fmt::format("accesses      {} (reads {}, writes {}, fetches {}; {} crossed a page)\n", s.accesses, s.reads,
+                     s.writes, s.fetches, s.page_splits);
+  if (sys.cores() == 1) print_hardware(out, sys.mmu(0));
+  for (unsigned c = 0; sys.cores() > 1 && c < sys.cores(); ++c) {
+    const RunStats& cs = sys.core(c).stats();
+    out << fmt::format("cpu {:<9} {} accesses, {} busy + {} idle cycles; {} context switches, {} CR3 loads ({} "
+                       "flushing); shootdowns: {} sent ({} IPIs, {} cycles waiting), {} IPIs taken ({} cycles, {} "
+                       "TLB entries lost)\n",
+                       c, cs.accesses, cs.total_cycles(), cs.idle_cycles, cs.context_switches, cs.cr3_loads,
+                       cs.cr3_flushes, cs.shootdowns_sent, cs.ipis_sent, cs.ipi_wait_cycles, cs.ipis_received,
+                       cs.cycles[static_cast<size_t>(CycleKind::Ipi)], cs.tlb_entries_shot);
+    print_hardware(out, sys.mmu(c));
+  }
   out << fmt::format("exceptions    {} #PF, {} #GP, {} #SS\n", s.page_faults, s.gp_faults, s.ss_faults);
-  if (core.kernel()) {
+  if (sys.kernel()) {
     std::string kinds;
     for (kernel::Resolution r : kSummaryKinds) {
       const FaultKindStats& f = s.faults[static_cast<size_t>(r)];
@@ -262,7 +334,7 @@ void print_summary(std::ostream& out, const hw::System& sys, const std::string& 
     }
     if (s.huge_faults) kinds += fmt::format(" ({} at PMD level: 2 MiB)", s.huge_faults);
     out << fmt::format("faults        {}\n", kinds);
-    const kernel::Kernel& k = *core.kernel();
+    const kernel::Kernel& k = *sys.kernel();
     out << fmt::format("memory        {} frames in use ({} in page caches), peak {}\n", k.frames().in_use(),
                        k.page_cache_frames(), k.frames().peak_in_use());
   }
@@ -271,6 +343,10 @@ void print_summary(std::ostream& out, const hw::System& sys, const std::string& 
     if (s.cycles[i]) parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", kCycleKindNames[i], s.cycles[i]);
   out << fmt::format("cycles        {} ({:.3f} us at {} GHz): {}\n", s.total_cycles(),
                      cfg.cycles_to_ns(s.total_cycles()) / 1000.0, cfg.core.frequency_ghz, parts);
+  if (sys.cores() > 1)
+    out << fmt::format("elapsed       {} cycles ({:.3f} us): the latest core clock; cycles above add up every "
+                       "core's busy time\n",
+                       sys.elapsed_cycles(), cfg.cycles_to_ns(sys.elapsed_cycles()) / 1000.0);
   if (s.expectations)
     out << fmt::format("expectations  {} checked, {} failed\n", s.expectations, s.expectations_failed);
   if (s.skipped) out << fmt::format("skipped       {} lines (--keep-going)\n", s.skipped);
@@ -292,7 +368,7 @@ void print_summary(std::ostream& out, const hw::System& sys, const std::string& 
 
   // The first fault of each kind, with the kernel path that handled it, innermost
   // first as a kernel stack trace reads, and the cost steps that add up to its total.
-  for (const auto& [kind, ex] : core.fault_examples()) {
+  for (const auto& [kind, ex] : sys.fault_examples()) {
     const kernel::FaultRecord& r = ex.record;
     out << fmt::format("\nfirst {} fault: line {}, pid {}, address {:#x}, error code {:#x}: {} cycles ({:.2f} us)\n",
                        kernel::to_string(kind), ex.line, ex.pid, r.address, r.error_code, r.total_cycles,

@@ -14,6 +14,7 @@ namespace {
 constexpr std::uint64_t kAccessSize = 8;
 constexpr std::uint64_t kUserTop = 1ull << 47;  // end of the canonical lower half (4-level paging)
 constexpr std::uint32_t kParent = 1;            // fork-server: the server; workers are 2, 3, ...
+                                                // threads: the process and its first thread
 
 // A number in [0, n) from the high bits of r, by multiplication (Lemire), not division.
 inline std::uint64_t below(std::uint64_t r, std::uint64_t n) {
@@ -36,10 +37,14 @@ struct KindName {
 constexpr KindName kKinds[] = {
     {GeneratorKind::Seq, "seq"},     {GeneratorKind::Stride, "stride"}, {GeneratorKind::Uniform, "uniform"},
     {GeneratorKind::Zipf, "zipf"},   {GeneratorKind::Chase, "chase"},   {GeneratorKind::ForkServer, "fork-server"},
+    {GeneratorKind::Threads, "threads"},
 };
-constexpr const char* kKindList = "seq, stride, uniform, zipf, chase or fork-server";
+constexpr const char* kKindList = "seq, stride, uniform, zipf, chase, fork-server or threads";
 
-bool access_kind(GeneratorKind k) { return k != GeneratorKind::ForkServer; }
+// The kinds that are nothing but accesses, in the implicit process.
+bool access_kind(GeneratorKind k) { return k != GeneratorKind::ForkServer && k != GeneratorKind::Threads; }
+// The kinds that map their footprint as a heap of whole pages.
+bool heap_kind(GeneratorKind k) { return k == GeneratorKind::ForkServer || k == GeneratorKind::Threads; }
 
 std::string str(double v) {
   std::string s = std::to_string(v);
@@ -124,8 +129,7 @@ void GeneratorSpec::validate() const {
   if (!(zipf_exponent >= 0.0) || !std::isfinite(zipf_exponent))
     bad("--zipf-exponent must be 0 or more (got " + str(zipf_exponent) + ")");
   if (base % kGenPage != 0) bad("--base must be 4 KiB aligned (got " + std::to_string(base) + ")");
-  const std::uint64_t len =
-      kind == GeneratorKind::ForkServer ? (footprint + kGenPage - 1) / kGenPage * kGenPage : footprint;
+  const std::uint64_t len = heap_kind(kind) ? (footprint + kGenPage - 1) / kGenPage * kGenPage : footprint;
   if (footprint == 0 || len < footprint) bad("--footprint must be at least 1 byte");
   if (base >= kUserTop || len > kUserTop - base)
     bad("--base + --footprint must end within the 128 TiB user address space (0x800000000000)");
@@ -145,6 +149,11 @@ void GeneratorSpec::validate() const {
       if (workers > std::numeric_limits<std::uint32_t>::max() - 2)
         bad("--workers must be at most " + std::to_string(std::numeric_limits<std::uint32_t>::max() - 2) +
             " (each worker takes a new PID)");
+      break;
+    case GeneratorKind::Threads:
+      if (cpus < 1 || cpus > kGenMaxCpus)
+        bad("--cpus must be between 1 and " + std::to_string(kGenMaxCpus) + " (got " + std::to_string(cpus) + ")");
+      if (burst < 1) bad("--burst must be at least 1 (got 0)");
       break;
   }
 }
@@ -227,11 +236,21 @@ Generator::Generator(const GeneratorSpec& spec) : spec_(spec), rng_{spec.seed} {
       per_worker_ = static_cast<std::uint64_t>(std::llround(spec_.write_fraction * static_cast<double>(pages_)));
       if (per_worker_ > pages_) per_worker_ = pages_;
       break;
+    case GeneratorKind::Threads:
+      pages_ = (spec_.footprint + kGenPage - 1) / kGenPage;
+      limit_ = pages_ * (kGenPage / kAccessSize);
+      break;
   }
 }
 
 std::uint64_t Generator::total_events() const {
   if (access_kind(spec_.kind)) return spec_.accesses;
+  if (spec_.kind == GeneratorKind::Threads) {
+    const std::uint64_t n = spec_.accesses;
+    const std::uint64_t bursts = n / spec_.burst + (n % spec_.burst != 0);
+    const std::uint64_t protects = spec_.mprotect_every == 0 ? 0 : n / spec_.mprotect_every;
+    return 2 + (spec_.cpus - 1) + 2 * spec_.cpus + n + (spec_.cpus > 1 ? bursts : 0) + 2 * protects;
+  }
   return 2 + pages_ + spec_.workers * (4 + per_worker_);
 }
 
@@ -255,6 +274,7 @@ void Generator::access(Event& ev, bool write, std::uint64_t addr) {
 
 bool Generator::next(Event& ev) {
   if (spec_.kind == GeneratorKind::ForkServer) return next_fork_server(ev);
+  if (spec_.kind == GeneratorKind::Threads) return next_threads(ev);
   if (i_ >= spec_.accesses) return false;
   ev.reset_options();
   ev.line = ++line_;
@@ -281,6 +301,7 @@ bool Generator::next(Event& ev) {
       if (++offset_ == nodes_) offset_ = 0;
       break;
     case GeneratorKind::ForkServer:
+    case GeneratorKind::Threads:
       break;
   }
   access(ev, is_write(), spec_.base + offset);
@@ -365,6 +386,106 @@ bool Generator::next_fork_server(Event& ev) {
         ev.pid = kParent;
         after_worker();
         break;
+      default:  // another kind's stage: never reached
+        return false;
+    }
+    ev.line = ++line_;
+    return true;
+  }
+}
+
+bool Generator::next_threads(Event& ev) {
+  const std::uint64_t cpus = spec_.cpus;
+  // What follows the i_-th access (or the set-up, at i_ = 0): the next access, preceded
+  // by a `cpu` line where a burst starts and there is another CPU to move to.
+  const auto to_access = [&] {
+    if (i_ == spec_.accesses) stage_ = Stage::Done;
+    else stage_ = cpus > 1 && i_ % spec_.burst == 0 ? Stage::RunCpu : Stage::Run;
+  };
+  const auto protect = [&](Event& e, bool writable) {
+    e.reset_options();
+    e.op = Op::Mprotect;
+    e.pid = kParent;
+    e.addr = protect_addr_;
+    e.size = kGenPage;
+    e.prot = Prot{.read = true, .write = writable};
+  };
+  for (;;) {
+    switch (stage_) {
+      case Stage::Done:
+        return false;
+      case Stage::Spawn:
+        ev.reset_options();
+        ev.op = Op::Spawn;
+        ev.pid = kParent;
+        ev.name = "threads";
+        stage_ = Stage::Mmap;
+        break;
+      case Stage::Mmap:
+        ev.reset_options();
+        ev.op = Op::Mmap;
+        ev.pid = kParent;
+        ev.addr = spec_.base;
+        ev.size = pages_ * kGenPage;
+        ev.prot = Prot{.read = true, .write = true};
+        ev.name = "heap";
+        worker_ = 0;
+        stage_ = cpus > 1 ? Stage::Thread : Stage::SetupCpu;
+        break;
+      case Stage::Thread:
+        ev.reset_options();
+        ev.op = Op::Thread;
+        ev.pid = kParent;
+        ev.pid2 = static_cast<std::uint32_t>(kParent + 1 + worker_);
+        if (++worker_ == cpus - 1) {
+          worker_ = 0;
+          stage_ = Stage::SetupCpu;
+        }
+        break;
+      case Stage::SetupCpu:
+        ev.reset_options();
+        ev.op = Op::Cpu;
+        ev.pid = static_cast<std::uint32_t>(worker_);
+        stage_ = Stage::SetupSwitch;
+        break;
+      case Stage::SetupSwitch:
+        ev.reset_options();
+        ev.op = Op::Switch;
+        ev.pid = static_cast<std::uint32_t>(kParent + worker_);
+        if (++worker_ == cpus) {
+          i_ = 0;
+          to_access();
+        } else {
+          stage_ = Stage::SetupCpu;
+        }
+        break;
+      case Stage::RunCpu:
+        ev.reset_options();
+        ev.op = Op::Cpu;
+        ev.pid = static_cast<std::uint32_t>(i_ / spec_.burst % cpus);
+        stage_ = Stage::Run;
+        break;
+      case Stage::Run:
+        ev.reset_options();
+        access(ev, is_write(), spec_.base + below(rng_(), limit_) * kAccessSize);
+        ++i_;
+        if (spec_.mprotect_every != 0 && i_ % spec_.mprotect_every == 0) {
+          stage_ = Stage::ProtectRo;
+        } else {
+          to_access();
+        }
+        break;
+      case Stage::ProtectRo:
+        protect_addr_ = spec_.base + below(rng_(), pages_) * kGenPage;
+        protect(ev, false);
+        stage_ = Stage::ProtectRw;
+        break;
+      case Stage::ProtectRw:
+        protect(ev, true);
+        to_access();
+        break;
+      default:  // another kind's stage: never reached
+        return false;
     }
     ev.line = ++line_;
     return true;
@@ -375,15 +496,21 @@ bool Generator::next_fork_server(Event& ev) {
 // The command line
 
 const char* Generator::usage() {
-  return "KIND [options], KIND one of seq, stride, uniform, zipf, chase, fork-server\n"
-         "  --accesses N         accesses to generate (not fork-server; default 1000000)\n"
-         "  --footprint SIZE     bytes accessed from --base, or the fork-server heap (default 64M)\n"
+  return "KIND [options], KIND one of seq, stride, uniform, zipf, chase, fork-server, threads\n"
+         "  --accesses N         accesses to generate, threads: over all CPUs (not fork-server;\n"
+         "                       default 1000000)\n"
+         "  --footprint SIZE     bytes accessed from --base, or the fork-server / threads heap\n"
+         "                       (default 64M)\n"
          "  --stride SIZE        seq/stride: bytes between accesses (default 8 / 4096); chase: node size (64)\n"
          "  --write-fraction F   fraction of accesses that write; fork-server: of the heap pages each\n"
          "                       worker writes (default 0.25)\n"
          "  --zipf-exponent S    zipf: the exponent s (default 0.99); also --exponent\n"
          "  --scramble           zipf: scatter the popular pages over the footprint\n"
          "  --workers N          fork-server: workers forked one after another (default 4)\n"
+         "  --cpus N             threads: CPUs, one thread on each, 1 to 64 (default 2)\n"
+         "  --burst N            threads: accesses on a CPU before the next one's (default 64)\n"
+         "  --mprotect-every N   threads: an mprotect r-- then rw- of a heap page after every N\n"
+         "                       accesses (default 0: never)\n"
          "  --seed N             random seed (default 1)\n"
          "  --base ADDR          first address, 4 KiB aligned (default 0x7f0000000000)\n"
          "  Sizes take K, M, G (powers of two); numbers are decimal or 0x hex.\n";
@@ -392,7 +519,10 @@ const char* Generator::usage() {
 GeneratorSpec Generator::parse(const std::vector<std::string>& args) {
   GeneratorSpec spec;
   bool have_kind = false;
-  enum Opt : unsigned { Accesses, Footprint, Stride, WriteFraction, Exponent, Scramble, Seed, Workers, Base, Count };
+  enum Opt : unsigned {
+    Accesses, Footprint, Stride, WriteFraction, Exponent, Scramble, Seed, Workers, Base, Cpus, Burst, MprotectEvery,
+    Count
+  };
   struct OptName {
     const char* name;
     Opt opt;
@@ -401,6 +531,7 @@ GeneratorSpec Generator::parse(const std::vector<std::string>& args) {
       {"--accesses", Accesses}, {"--footprint", Footprint},      {"--stride", Stride},
       {"--write-fraction", WriteFraction}, {"--zipf-exponent", Exponent}, {"--exponent", Exponent},
       {"--scramble", Scramble}, {"--seed", Seed}, {"--workers", Workers}, {"--base", Base},
+      {"--cpus", Cpus}, {"--burst", Burst}, {"--mprotect-every", MprotectEvery},
   };
   std::string given_as[Count];  // how each option was spelt, if given
 
@@ -425,7 +556,7 @@ GeneratorSpec Generator::parse(const std::vector<std::string>& args) {
     for (const OptName& on : kOpts)
       if (key == on.name) o = &on;
     if (!o) bad("unknown option '" + key + "'; options: --accesses, --footprint, --stride, --write-fraction, "
-                "--zipf-exponent, --scramble, --seed, --workers, --base");
+                "--zipf-exponent, --scramble, --seed, --workers, --base, --cpus, --burst, --mprotect-every");
     given_as[o->opt] = key;
     if (o->opt == Scramble) {
       if (eq != std::string::npos) bad("--scramble takes no value (got '" + a + "')");
@@ -451,6 +582,9 @@ GeneratorSpec Generator::parse(const std::vector<std::string>& args) {
       case Seed: spec.seed = parse_number(key, value, false); break;
       case Workers: spec.workers = parse_number(key, value, false); break;
       case Base: spec.base = parse_number(key, value, true); break;
+      case Cpus: spec.cpus = parse_number(key, value, false); break;
+      case Burst: spec.burst = parse_number(key, value, false); break;
+      case MprotectEvery: spec.mprotect_every = parse_number(key, value, false); break;
       case Scramble: case Count: break;
     }
   }
@@ -462,13 +596,17 @@ GeneratorSpec Generator::parse(const std::vector<std::string>& args) {
       bad(given_as[opt] + " does not apply to " + generator_kind_name(spec.kind) + " (only to " + kinds + ")");
   };
   const GeneratorKind k = spec.kind;
-  only_for(Accesses, access_kind(k), "seq, stride, uniform, zipf and chase; fork-server's length follows from "
-                                      "--footprint, --workers and --write-fraction");
+  const bool threads = k == GeneratorKind::Threads;
+  only_for(Accesses, access_kind(k) || threads, "seq, stride, uniform, zipf, chase and threads; fork-server's "
+                                                "length follows from --footprint, --workers and --write-fraction");
   only_for(Stride, k == GeneratorKind::Seq || k == GeneratorKind::Stride || k == GeneratorKind::Chase,
            "seq, stride and chase");
   only_for(Exponent, k == GeneratorKind::Zipf, "zipf");
   only_for(Scramble, k == GeneratorKind::Zipf, "zipf");
   only_for(Workers, k == GeneratorKind::ForkServer, "fork-server");
+  only_for(Cpus, threads, "threads");
+  only_for(Burst, threads, "threads");
+  only_for(MprotectEvery, threads, "threads");
   spec.validate();
   return spec;
 }

@@ -20,6 +20,19 @@
 //                then `workers` times: fork 1 C; switch C; writes to round(write
 //                fraction * pages) distinct heap pages in random order (an aligned
 //                random offset in each); exit C; switch 1 — with C = 2, 3, ...
+//   threads      one process whose threads run on `cpus` CPUs at once, for multi-core
+//                runs (per-core TLBs, shootdowns): spawn 1 "threads"; mmap 1 BASE LEN
+//                rw- name="heap" (LEN as for fork-server); thread 1 T for T = 2 ..
+//                cpus; then for c = 0 .. cpus-1: cpu c; switch T (T = 1 on CPU 0,
+//                c+1 elsewhere: thread T runs on CPU T-1). Then `accesses` accesses as
+//                `uniform`'s but over the heap (all of its pages), in bursts of `burst`
+//                on CPU 0, 1, .., cpus-1, 0, ... (the last burst may be short); a
+//                `cpu c` line comes before each burst when cpus > 1 (the first one
+//                too: the set-up ends on CPU cpus-1), never otherwise. With
+//                `mprotect every` N > 0, after each N-th access (counted over the
+//                whole trace, the last access included): mprotect 1 P 4096 r--;
+//                mprotect 1 P 4096 rw- on a random heap page P, on the CPU of that
+//                access, before any `cpu` line of the next burst.
 // The access kinds emit only r/w events and no spawn: the trace runs in the implicit
 // automap process 1 (TRACE_FORMAT.md). Reads and writes are 8 bytes without a value;
 // each access is a write with probability `write fraction`. Event::line is the
@@ -35,21 +48,28 @@
 
 namespace mmusim::traces {
 
-enum class GeneratorKind : unsigned char { Seq, Stride, Uniform, Zipf, Chase, ForkServer };
+enum class GeneratorKind : unsigned char { Seq, Stride, Uniform, Zipf, Chase, ForkServer, Threads };
 
-const char* generator_kind_name(GeneratorKind k);  // "seq", "stride", "uniform", "zipf", "chase", "fork-server"
+// "seq", "stride", "uniform", "zipf", "chase", "fork-server", "threads"
+const char* generator_kind_name(GeneratorKind k);
 
 struct GeneratorSpec {
   GeneratorKind kind = GeneratorKind::Uniform;
-  std::uint64_t accesses = 1'000'000;       // access kinds: how many (fork-server: unused)
-  std::uint64_t footprint = 64ull << 20;    // bytes accessed from base / the fork-server heap
+  std::uint64_t accesses = 1'000'000;       // access kinds: how many; threads: over all CPUs
+                                            // (fork-server: unused)
+  std::uint64_t footprint = 64ull << 20;    // bytes accessed from base / the fork-server or
+                                            // threads heap (rounded up to 4 KiB pages)
   std::uint64_t stride = 0;                 // seq, stride: bytes between accesses; chase: node size;
                                             // 0: the kind's default (seq 8, stride 4096, chase 64)
-  double write_fraction = 0.25;             // of the accesses / of the heap pages each worker writes
+  double write_fraction = 0.25;             // of the accesses / of the heap pages each fork-server
+                                            // worker writes
   double zipf_exponent = 0.99;              // zipf: s >= 0
   bool scramble = false;                    // zipf: ranks scattered over the pages, not in address order
   std::uint64_t seed = 1;
   std::uint64_t workers = 4;                // fork-server: processes forked one after another
+  std::uint64_t cpus = 2;                   // threads: CPUs, one thread on each; 1 .. kGenMaxCpus
+  std::uint64_t burst = 64;                 // threads: accesses on a CPU before the next one; >= 1
+  std::uint64_t mprotect_every = 0;         // threads: accesses between mprotect pairs; 0: none
   std::uint64_t base = 0x7f0000000000ull;   // first address (page aligned); base + footprint <= 2^47
 
   // The stride (or node size) in force: `stride`, or the kind's default.
@@ -62,6 +82,9 @@ struct GeneratorSpec {
 
 // Page size of the heap and of zipf's pages.
 inline constexpr std::uint64_t kGenPage = 4096;
+// Most CPUs `threads` spreads over (a TLB-shootdown IPI mask of 64 CPUs is plenty for
+// the machines simulated).
+inline constexpr std::uint64_t kGenMaxCpus = 64;
 
 // Rejection-inversion sampling of a Zipf distribution over {1..n}: P(k) ∝ k^-s, for
 // any s >= 0, in O(1) expected time and memory whatever n (no table, no harmonic
@@ -156,6 +179,7 @@ class Generator {
   // argument or after '=' (--seed=7):
   //   --accesses N  --footprint SIZE  --stride SIZE  --write-fraction F
   //   --zipf-exponent S (or --exponent)  --scramble  --seed N  --workers N  --base ADDR
+  //   --cpus N  --burst N  --mprotect-every N
   // Numbers are decimal or 0x hex; SIZEs also take K, M, G (powers of two). An option
   // the kind does not use is an error. Throws std::invalid_argument naming the
   // argument at fault.
@@ -173,22 +197,30 @@ class Generator {
       return z ^ (z >> 31);
     }
   };
-  enum class Stage : unsigned char { Spawn, Mmap, Touch, Fork, SwitchTo, Writes, Exit, SwitchBack, Done };
+  enum class Stage : unsigned char {
+    Spawn, Mmap, Done,
+    Touch, Fork, SwitchTo, Writes, Exit, SwitchBack,                   // fork-server
+    Thread, SetupCpu, SetupSwitch, RunCpu, Run, ProtectRo, ProtectRw,  // threads
+  };
 
   GeneratorSpec spec_;
   std::string name_;
   SplitMix64 rng_;
   std::uint64_t line_ = 0;
-  std::uint64_t i_ = 0;               // accesses emitted (access kinds); index in the stage (fork-server)
+  std::uint64_t i_ = 0;               // accesses emitted (access kinds, threads); index in the
+                                       // stage (fork-server)
   std::uint64_t write_threshold_ = 0;  // a draw below it is a write
   bool all_writes_ = false;
   std::uint64_t stride_ = 8;
-  std::uint64_t limit_ = 0;            // seq: last offset an access may start at; uniform: 8-byte slots
+  std::uint64_t limit_ = 0;            // seq: last offset an access may start at; uniform, threads:
+                                       // 8-byte slots
   std::uint64_t offset_ = 0;           // seq: offset of the next access
-  std::uint64_t pages_ = 0;            // zipf, fork-server
+  std::uint64_t pages_ = 0;            // zipf, fork-server, threads
   std::uint64_t nodes_ = 0;            // chase
   std::uint64_t per_worker_ = 0;       // fork-server: pages each worker writes
-  std::uint64_t worker_ = 0;           // fork-server: current worker, 0-based
+  std::uint64_t worker_ = 0;           // fork-server: current worker, 0-based; threads: the
+                                       // CPU being set up
+  std::uint64_t protect_addr_ = 0;     // threads: the page of the mprotect pair under way
   Stage stage_ = Stage::Spawn;
   ZipfSampler zipf_{1, 1.0};
   FeistelPermutation perm_{1, 0};      // chase: node order; zipf: scramble; fork-server: the worker's pages
@@ -197,6 +229,7 @@ class Generator {
   std::uint64_t page_offset(std::uint64_t page);  // an aligned offset in `page` within the footprint
   void access(Event& ev, bool write, std::uint64_t addr);
   bool next_fork_server(Event& ev);
+  bool next_threads(Event& ev);
 };
 
 }  // namespace mmusim::traces

@@ -33,8 +33,8 @@ const char* kUsage =
     "                                      rewrite a trace (any readable format) as text or binary;\n"
     "                                      OUT's name chooses: *.trace[.gz|.xz|.zst] text, else binary\n"
     "       mmusim gen KIND [--accesses N] [--footprint SIZE] [--seed S] ... -o OUT\n"
-    "                                      write a synthetic workload (seq, uniform, zipf, chase,\n"
-    "                                      fork-server)\n"
+    "                                      write a synthetic workload (seq, stride, uniform, zipf,\n"
+    "                                      chase, fork-server, threads)\n"
     "       mmusim config [options]        list every configuration key with its value and unit\n"
     "       mmusim --help | --version\n";
 
@@ -69,21 +69,20 @@ int run(const std::string& trace, const po::variables_map& vm, config::Config& c
   hw::System sys(cfg, source, outs);
   sys.run();
 
-  const hw::Core& core = sys.core();
+  const stats::RunStats s = sys.stats();
   if (!vm.count("quiet")) stats::print_summary(std::cout, sys, trace);
   if (stats_file) *stats_file << stats::run_json(sys, cfg, trace).dump(2) << '\n';
-  if (core.error()) {
-    std::cerr << "mmusim: " << *core.error() << '\n';
+  if (sys.error()) {
+    std::cerr << "mmusim: " << *sys.error() << '\n';
     return kExitBadInput;
   }
-  if (core.stats().skipped) {
+  if (s.skipped) {
     // The run went to the end, but its input was not what it should be.
-    std::cerr << fmt::format("mmusim: {} lines were skipped (--keep-going)\n", core.stats().skipped);
+    std::cerr << fmt::format("mmusim: {} lines were skipped (--keep-going)\n", s.skipped);
     return kExitBadInput;
   }
-  if (core.stats().expectations_failed) {
-    std::cerr << fmt::format("mmusim: {} of {} expectations failed\n", core.stats().expectations_failed,
-                             core.stats().expectations);
+  if (s.expectations_failed) {
+    std::cerr << fmt::format("mmusim: {} of {} expectations failed\n", s.expectations_failed, s.expectations);
     return kExitExpectationFailed;
   }
   return kExitOk;
