@@ -174,8 +174,17 @@ TEST_F(Cli, StatsAndLogsAreWritten) {
 // addresses, error codes, values, fault counts): each must run clean.
 class TraceFile : public cli_test::TempDirTest, public ::testing::WithParamInterface<std::string> {};
 
+// The options a trace asks to be run with: its `# run: OPTIONS` comment line (a
+// multi-core trace needs `--set cores=N`), or none.
+std::string run_options(const std::string& trace) {
+  std::ifstream in(trace);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("# run: ", 0) == 0) return line.substr(7) + " ";
+  return "";
+}
+
 TEST_P(TraceFile, RunsWithEveryExpectationMet) {
-  const Result r = mmusim("run --quiet --check " + GetParam());
+  const Result r = mmusim("run --quiet --check " + run_options(GetParam()) + GetParam());
   EXPECT_EQ(r.status, 0) << r.output;
 }
 
