@@ -128,15 +128,19 @@ mark "back"
 switch 1
 r 0x10000000 8 =1
 )");
+  int lost = 0;
   const auto back_hits = [&](const char* pcide) {
     const json j = run_stats(trace, std::string("--set cr4.pcide=") + pcide, pcide);
     const json& back = j["phases"].back();
     EXPECT_EQ(back["name"], "back");
     EXPECT_EQ(back["accesses"], 1);
+    lost = j["switch_tlb_entries_lost"].get<int>();
     return back["tlb_hits"].get<int>();
   };
   EXPECT_EQ(back_hits("true"), 1) << "the L1 DTLB still holds process 1's entry under its PCID";
+  EXPECT_EQ(lost, 0) << "switches with PCIDs drop nothing";
   EXPECT_EQ(back_hits("false"), 0) << "MOV to CR3 without PCIDs flushed it";
+  EXPECT_GT(lost, 0) << "the switches' CR3 loads dropped process 1's and 2's entries";
 }
 
 // TLB_NR_DYN_ASIDS = 6: six address spaces taking turns on a CPU keep their ASIDs

@@ -257,10 +257,15 @@ void Core::execute_os_event(const Event& ev) {
       break;
     case Op::Switch:
       if (!k.exists(ev.pid)) throw EventError(fmt::format("switch: no live process or thread {}", ev.pid));
+    {
       switched_ = true;
       ++stats_.context_switches;
+      // What the switch costs later, in misses: the entries its CR3 load dropped.
+      const std::uint64_t before = tlb_entries_invalidated();
       advance(stats::CycleKind::ContextSwitch, k.context_switch(id_, ev.pid));
+      stats_.switch_tlb_entries_lost += tlb_entries_invalidated() - before;
       return;
+    }
     case Op::ExpectFaults: {
       const kernel::TaskCounters& now = k.counters(ev.pid);
       const auto it = sys_.mark_counters_.find(ev.pid);

@@ -167,6 +167,7 @@ nlohmann::json cpu_json(const hw::System& sys, unsigned cpu) {
                       {"context_switches", s.context_switches},
                       {"cr3_loads", s.cr3_loads},
                       {"cr3_flushes", s.cr3_flushes},
+                      {"switch_tlb_entries_lost", s.switch_tlb_entries_lost},
                       {"shootdowns", {{"sent", s.shootdowns_sent},
                                       {"ipis_sent", s.ipis_sent},
                                       {"wait_cycles", s.ipi_wait_cycles},
@@ -218,6 +219,7 @@ nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::s
   j["simulated_ns"] = cfg.cycles_to_ns(sys.elapsed_cycles());
   j["context_switches"] = s.context_switches;
   j["cr3_loads"] = s.cr3_loads;
+  j["switch_tlb_entries_lost"] = s.switch_tlb_entries_lost;
   j["shootdowns"] = {{"sent", s.shootdowns_sent}, {"ipis", s.ipis_sent}, {"wait_cycles", s.ipi_wait_cycles},
                      {"handler_cycles", s.cycles[static_cast<size_t>(CycleKind::Ipi)]},
                      {"tlb_entries_lost", s.tlb_entries_shot}};

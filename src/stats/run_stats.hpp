@@ -89,6 +89,7 @@ struct RunStats {
   u64 context_switches = 0;        // `switch` events run
   u64 cr3_loads = 0;               // MOV to CR3, by the kernel or the trace
   u64 cr3_flushes = 0;             // of those, the ones that flushed their PCID
+  u64 switch_tlb_entries_lost = 0; // TLB entries context switches' CR3 loads dropped
   u64 shootdowns_sent = 0;         // flushes that interrupted other cores
   u64 ipis_sent = 0;
   u64 ipi_wait_cycles = 0;         // initiator: first IPI sent to the last acknowledgement
@@ -124,7 +125,7 @@ inline RunStats& RunStats::operator+=(const RunStats& o) {
                               {&tlb_hits, o.tlb_hits}, {&page_faults, o.page_faults}, {&huge_faults, o.huge_faults},
                               {&gp_faults, o.gp_faults}, {&ss_faults, o.ss_faults},
                               {&context_switches, o.context_switches}, {&cr3_loads, o.cr3_loads},
-                              {&cr3_flushes, o.cr3_flushes}, {&shootdowns_sent, o.shootdowns_sent},
+                              {&cr3_flushes, o.cr3_flushes}, {&switch_tlb_entries_lost, o.switch_tlb_entries_lost}, {&shootdowns_sent, o.shootdowns_sent},
                               {&ipis_sent, o.ipis_sent}, {&ipi_wait_cycles, o.ipi_wait_cycles},
                               {&ipis_received, o.ipis_received}, {&tlb_entries_shot, o.tlb_entries_shot},
                               {&idle_cycles, o.idle_cycles}, {&expectations, o.expectations},
