@@ -195,6 +195,33 @@ r 0x10000000 8 =2
   EXPECT_EQ(j["cpus"][1]["kernel_tlb"]["lazy_skips"], 1);
 }
 
+// Bare mode: each core has its own TLB and control registers (SDM §4.10.2: a TLB
+// is per logical processor). A PTE changed in memory is seen at once by a core that
+// never cached it, while the core that did keeps its stale entry until it
+// invalidates: software's job, which the kernel model does with IPIs.
+TEST_F(Multicore, EachCoreHasItsOwnTlbAndRegisters) {
+  const std::string trace = write("bare.trace", R"(mode bare
+poke 0x1000 0x2007
+poke 0x2000 0x3007
+poke 0x3010 0x4007
+poke 0x4000 0x5007
+set cr3=0x1000
+r 0x400000 expect=0x5000
+poke 0x4000 0x6007
+cpu 1
+r 0x400000 expect=#PF:0x0
+set cr3=0x1000
+r 0x400000 expect=0x6000
+cpu 0
+r 0x400000 expect=0x5000
+invlpg 0x400000
+r 0x400000 expect=0x6000
+)");
+  const json j = run_stats(trace, "--set cores=2");
+  EXPECT_EQ(j["expectations"]["failed"], 0);
+  EXPECT_EQ(j["cpus"][1]["page_faults"], 1) << "CPU 1 starts with CR3 0: nothing mapped";
+}
+
 // One core: the strict mode (synchronise at every event) and the quantum give the
 // same cycles, counter for counter, on the flagship and on a generated workload.
 TEST_F(Multicore, StrictAndQuantumAgreeExactlyOnOneCore) {

@@ -64,22 +64,28 @@ u64 Kernel::context_switch(unsigned cpu, Pid pid, bool scheduled) {
 
 Pid Kernel::current(unsigned cpu) const { return impl_->k.current.at(cpu); }
 
+namespace {
+// The counters of the task `cpu` runs; nullptr when it runs none.
+TaskCounters* running(KernelState& k, unsigned cpu) {
+  const Pid pid = k.current.at(cpu);
+  return pid ? &k.counters[pid] : nullptr;
+}
+}  // namespace
+
 void Kernel::ipi_received(unsigned cpu, u64 cycles, u64 tlb_entries_lost) {
-  const Pid pid = impl_->k.current.at(cpu);
-  if (pid == 0) return;
-  TaskCounters& c = impl_->k.counters[pid];
-  ++c.ipis_received;
-  c.ipi_handler_cycles += cycles;
-  c.tlb_entries_shot += tlb_entries_lost;
+  if (TaskCounters* c = running(impl_->k, cpu)) {
+    ++c->ipis_received;
+    c->ipi_handler_cycles += cycles;
+    c->tlb_entries_shot += tlb_entries_lost;
+  }
 }
 
 void Kernel::shootdown_sent(unsigned cpu, unsigned targets, u64 wait_cycles) {
-  const Pid pid = impl_->k.current.at(cpu);
-  if (pid == 0) return;
-  TaskCounters& c = impl_->k.counters[pid];
-  ++c.shootdowns;
-  c.ipis_sent += targets;
-  c.ipi_wait_cycles += wait_cycles;
+  if (TaskCounters* c = running(impl_->k, cpu)) {
+    ++c->shootdowns;
+    c->ipis_sent += targets;
+    c->ipi_wait_cycles += wait_cycles;
+  }
 }
 
 void Kernel::exc_page_fault(Pid pid, std::uint64_t cr2, std::uint32_t error_code, FaultRecord& rec) {

@@ -266,6 +266,16 @@ std::uint64_t Generator::page_offset(std::uint64_t page) {
   return start + below(rng_(), slots) * kAccessSize;
 }
 
+void Generator::heap_mmap(Event& ev) const {
+  ev.reset_options();
+  ev.op = Op::Mmap;
+  ev.pid = kParent;
+  ev.addr = spec_.base;
+  ev.size = pages_ * kGenPage;
+  ev.prot = Prot{.read = true, .write = true};
+  ev.name = "heap";
+}
+
 void Generator::access(Event& ev, bool write, std::uint64_t addr) {
   ev.op = write ? Op::Write : Op::Read;
   ev.addr = addr;
@@ -329,13 +339,7 @@ bool Generator::next_fork_server(Event& ev) {
         stage_ = Stage::Mmap;
         break;
       case Stage::Mmap:
-        ev.reset_options();
-        ev.op = Op::Mmap;
-        ev.pid = kParent;
-        ev.addr = spec_.base;
-        ev.size = pages_ * kGenPage;
-        ev.prot = Prot{.read = true, .write = true};
-        ev.name = "heap";
+        heap_mmap(ev);
         stage_ = Stage::Touch;
         i_ = 0;
         break;
@@ -422,13 +426,7 @@ bool Generator::next_threads(Event& ev) {
         stage_ = Stage::Mmap;
         break;
       case Stage::Mmap:
-        ev.reset_options();
-        ev.op = Op::Mmap;
-        ev.pid = kParent;
-        ev.addr = spec_.base;
-        ev.size = pages_ * kGenPage;
-        ev.prot = Prot{.read = true, .write = true};
-        ev.name = "heap";
+        heap_mmap(ev);
         worker_ = 0;
         stage_ = cpus > 1 ? Stage::Thread : Stage::SetupCpu;
         break;

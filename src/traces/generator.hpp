@@ -228,6 +228,8 @@ class Generator {
   bool is_write();
   std::uint64_t page_offset(std::uint64_t page);  // an aligned offset in `page` within the footprint
   void access(Event& ev, bool write, std::uint64_t addr);
+  // `mmap 1 BASE LEN rw- name="heap"` of fork-server and threads.
+  void heap_mmap(Event& ev) const;
   bool next_fork_server(Event& ev);
   bool next_threads(Event& ev);
 };
