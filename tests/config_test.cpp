@@ -417,5 +417,24 @@ TEST(Config, AKeySetTwiceInOneFileIsAnErrorNamingBothLines) {
   }
 }
 
+// The cores a machine may have: 1 up to the kernel's cpumask width.
+TEST(Config, CoresAreOneTo64) {
+  EXPECT_TRUE(Mentions(validation_error(with({"cores=0"})), "cores"));
+  EXPECT_TRUE(Mentions(validation_error(with({"cores=65"})), "cores"));
+  EXPECT_EQ(validation_error(with({"cores=64"})), "");
+}
+
+// A shootdown to one target costs 1.5 us and each further target 0.2 us, on both
+// machines (linux-fault-path.md §3.2): the parts add up to that at each clock.
+TEST(Config, ShootdownCostsAddUpToThePublishedMicroseconds) {
+  for (const char* file : {"skylake.conf", "zen4.conf"}) {
+    const Config c = load(file);
+    const auto& k = c.kernel.cost;
+    const u64 one_target = k.ipi_send + k.ipi_delivery + k.ipi_entry + k.tlb_flush_local + k.ipi_ack;
+    EXPECT_NEAR(c.cycles_to_ns(one_target), 1500.0, 1.0) << file;
+    EXPECT_NEAR(c.cycles_to_ns(k.ipi_send), 200.0, 1.0) << file;
+  }
+}
+
 }  // namespace
 }  // namespace mmusim::config

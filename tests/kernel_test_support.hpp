@@ -44,6 +44,7 @@ class FakeTlb : public TlbFlusher {
   };
   std::vector<Call> calls;
   std::vector<SoftCpu*> cpus;
+  u64 ceiling = config::KernelConfig{}.tlb_flush_ceiling;  // tlb_single_page_flush_ceiling
 
   void flush_tlb_mm_range(Mm& mm, u64 start, u64 end, unsigned stride_shift, bool freed_tables,
                           Recorder& r) override;
@@ -214,7 +215,7 @@ class SoftCpu {
 
 inline void FakeTlb::flush_tlb_mm_range(Mm& mm, u64 start, u64 end, unsigned stride_shift, bool freed_tables,
                                         Recorder& r) {
-  const bool whole = end == TLB_FLUSH_ALL || ((end - start) >> stride_shift) > kTlbSinglePageFlushCeiling;
+  const bool whole = end == TLB_FLUSH_ALL || ((end - start) >> stride_shift) > ceiling;
   calls.push_back({whole, mm.id(), whole ? 0 : start, whole ? 0 : end, freed_tables});
   if (whole) {
     r.charge(Step::tlb_flush_local);

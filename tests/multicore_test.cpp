@@ -195,6 +195,33 @@ r 0x10000000 8 =2
   EXPECT_EQ(j["cpus"][1]["kernel_tlb"]["lazy_skips"], 1);
 }
 
+// Flush batching (flush_tlb_mm_range): an mprotect of 10 pages interrupts the other
+// CPU once, which executes 10 INVLPGs; above kernel.tlb_flush_ceiling
+// (tlb_single_page_flush_ceiling, 33 by default) it flushes its whole PCID instead.
+TEST_F(Multicore, OneIpiPerRangeAndAFullFlushAboveTheCeiling) {
+  const std::string trace = write("range.trace", R"(spawn 1 "p"
+mmap 1 0x10000000 0x10000 rw- populate
+thread 1 2
+cpu 0
+switch 1
+cpu 1
+switch 2
+cpu 0
+mprotect 1 0x10000000 0xa000 r--
+)");
+  const auto target = [&](const std::string& options) {
+    const json j = run_stats(trace, "--set cores=2 " + options, options.empty() ? "default" : "ceiling");
+    EXPECT_EQ(j["cpus"][0]["shootdowns"]["ipis_sent"], 1) << options;
+    return j["cpus"][1]["kernel_tlb"];
+  };
+  const json batched = target("");
+  EXPECT_EQ(batched["page_flushes"], 10);
+  EXPECT_EQ(batched["full_flushes"], 0);
+  const json full = target("--set kernel.tlb_flush_ceiling=4");
+  EXPECT_EQ(full["page_flushes"], 0);
+  EXPECT_EQ(full["full_flushes"], 1);
+}
+
 // Bare mode: each core has its own TLB and control registers (SDM §4.10.2: a TLB
 // is per logical processor). A PTE changed in memory is seen at once by a core that
 // never cached it, while the core that did keeps its stale entry until it

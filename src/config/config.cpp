@@ -187,6 +187,8 @@ std::vector<Param> params(Config& c) {
       bind("kernel.cost.ipi_exit", "cycles", "shootdown target: interrupt exit", k.ipi_exit),
       bind("kernel.cost.ipi_ack", "cycles", "shootdown: acknowledgement reaches the initiator", k.ipi_ack),
       bind("kernel.automap_exec", "bool", "automapped pages are executable", c.kernel.automap_exec),
+      bind("kernel.tlb_flush_ceiling", "pages", "a TLB flush of more pages flushes the whole address space",
+           c.kernel.tlb_flush_ceiling),
       bind("kernel.fault_around_pages", "pages", "pages a file read fault maps around it", c.kernel.fault_around_pages),
       bind("kernel.file_folio_pages", "pages", "page-cache folio size", c.kernel.file_folio_pages),
       bind_enum("kernel.thp", "transparent huge pages for anonymous memory", c.kernel.thp,

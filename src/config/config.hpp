@@ -182,6 +182,9 @@ struct KernelConfig {
   KernelCostConfig cost;
   bool automap_exec = true;       // automap maps rwx (TRACE_FORMAT.md, spawn automap)
   unsigned fault_around_pages = 16;  // fault_around_bytes 65536 / 4 KiB (mm/memory.c default)
+  unsigned tlb_flush_ceiling = 33;   // pages: a flush of more flushes the whole PCID instead of page
+                                     // by page (tlb_single_page_flush_ceiling, arch/x86/mm/tlb.c;
+                                     // debugfs x86/tlb_single_page_flush_ceiling)
   unsigned file_folio_pages = 1;  // page-cache folio size in pages: 1 = order-0 folios (a file
                                   // written in 4 KiB chunks, §4.4); larger folios are mapped whole
   ThpPolicy thp = ThpPolicy::Madvise;  // transparent_hugepage/enabled = madvise (§0)

@@ -139,23 +139,28 @@ void X86Tlb::flush_tlb_mm_range(Mm& mm, u64 start, u64 end, unsigned stride_shif
   const unsigned cpu = cpus_.smp_processor_id();
   CpuTlbCounters& c = counters_.at(cpu);
   ++c.flushes_initiated;
-  if (end != TLB_FLUSH_ALL && ((end - start) >> stride_shift) > kTlbSinglePageFlushCeiling) {
+  if (end != TLB_FLUSH_ALL && ((end - start) >> stride_shift) > cfg_.kernel.tlb_flush_ceiling) {
     start = 0;
     end = TLB_FLUSH_ALL;
   }
   const FlushTlbInfo info{&mm, start, end, stride_shift, freed_tables, ++mm.tlb_gen};
 
-  // native_flush_tlb_multi: with freed tables every CPU of the mask, lazy or not;
-  // otherwise only those should_flush_tlb picks.
+  // Another CPU in the mask: flush_tlb_multi, whose native_flush_tlb_multi interrupts
+  // every CPU of the mask when tables were freed, lazy or not, and otherwise those
+  // should_flush_tlb picks; on_each_cpu_cond_mask runs the same test on this CPU.
+  // None: flush_tlb_func here, if this CPU has the mm loaded (lazily or not).
+  CpuMask others = mm.cpumask;
+  others.reset(cpu);
   CpuMask targets;
-  for (unsigned t = 0; t < cpus_state_.size(); ++t) {
-    if (t == cpu || !mm.cpumask.test(t)) continue;
-    if (freed_tables || should_flush_tlb(t, info)) targets.set(t);
-    else if (cpus_state_[t].is_lazy && cpus_state_[t].loaded_mm == &mm) ++counters_[t].lazy_skips;
+  bool local = cpus_state_[cpu].loaded_mm == &mm;
+  if (others.any()) {
+    for (unsigned t = 0; t < cpus_state_.size(); ++t) {
+      if (!others.test(t)) continue;
+      if (freed_tables || should_flush_tlb(t, info)) targets.set(t);
+      else if (cpus_state_[t].is_lazy && cpus_state_[t].loaded_mm == &mm) ++counters_[t].lazy_skips;
+    }
+    local = mm.cpumask.test(cpu) && (freed_tables || should_flush_tlb(cpu, info));
   }
-  // The local CPU flushes if it runs the mm (on_each_cpu_cond_mask includes it), or,
-  // with freed tables, if it keeps it lazily.
-  const bool local = cpus_state_[cpu].loaded_mm == &mm && (freed_tables || !cpus_state_[cpu].is_lazy);
 
   u64 ack = 0;
   if (targets.any()) {

@@ -22,9 +22,10 @@
 // - A CPU whose task exits (or that runs no task) is lazy: it keeps the last mm loaded
 //   (enter_lazy_tlb), and switching back to that mm flushes only if the mm was flushed
 //   meanwhile.
-// - A range of at most tlb_single_page_flush_ceiling (33) pages is flushed page by page
-//   (INVLPG) with one IPI per target for the whole range; a larger one, or a CPU more
-//   than one tlb_gen behind, flushes the whole PCID (CR3 reload).
+// - A range of at most tlb_single_page_flush_ceiling (kernel.tlb_flush_ceiling, 33)
+//   pages is flushed page by page (INVLPG) with one IPI per target for the whole
+//   range; a larger one, or a CPU more than one tlb_gen behind, flushes the whole PCID
+//   (CR3 reload).
 // Not modelled: the periodic mm_cpumask trim (should_trim_cpumask, once a second), PTI's
 // second (user) PCID per ASID, INVLPGB broadcast flushes (AMD, Linux 6.15+), and
 // KVM's paravirtual flush of preempted vCPUs.
@@ -43,9 +44,6 @@ namespace mmusim::kernel {
 
 inline constexpr unsigned TLB_NR_DYN_ASIDS = 6;
 inline constexpr u64 TLB_FLUSH_ALL = ~0ull;
-// Pages of a flush range above which x86 flushes the whole mm instead
-// (tlb_single_page_flush_ceiling, arch/x86/mm/tlb.c).
-inline constexpr u64 kTlbSinglePageFlushCeiling = 33;
 // CR3 bit 63 with CR4.PCIDE=1: keep the new PCID's entries (X86_CR3_PCID_NOFLUSH).
 inline constexpr u64 X86_CR3_PCID_NOFLUSH = 1ull << 63;
 
