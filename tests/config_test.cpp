@@ -62,11 +62,11 @@ TEST(Config, SetOverridesANamedValueWithSuffixesAndHex) {
   Config c;
   set(c, "tlb.l1d.4k.entries=128");
   set(c, "mem.size = 64M");
-  set(c, "kernel.cost.copy_4k=0x400");
+  set(c, "kernel.cost.pte_update=0x400");
   set(c, "core.strict_timing=on");
   EXPECT_EQ(c.tlb.l1d.a4k.entries, 128u);
   EXPECT_EQ(c.mem.size_bytes, 64ull << 20);
-  EXPECT_EQ(c.kernel.cost.copy_4k, 0x400u);
+  EXPECT_EQ(c.kernel.cost.pte_update, 0x400u);
   EXPECT_TRUE(c.core.strict_timing);
 }
 

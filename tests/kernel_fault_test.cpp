@@ -73,11 +73,11 @@ TEST_F(FaultTest, AnonymousWritePathAndSteps) {
   const auto& c = cost();
   // First fault in the region: three page-table pages on top of the zero-fill.
   EXPECT_EQ(rec.total_cycles, c.exception_entry + c.exception_exit + c.vma_lookup + c.pgtable_walk +
-                                  3 * c.pgtable_alloc + c.frame_alloc + c.zero_4k + c.rmap_update + c.pte_update);
+                                  3 * c.pgtable_alloc + c.frame_alloc + c.zero_cycles(4096) + c.rmap_update + c.pte_update);
   // A neighbour needs no table.
   ASSERT_TRUE(cpu(1).write64(kBase + kPage, 1));
   EXPECT_EQ(cpu(1).faults()[0].total_cycles, c.exception_entry + c.exception_exit + c.vma_lookup +
-                                                 c.pgtable_walk + c.frame_alloc + c.zero_4k + c.rmap_update +
+                                                 c.pgtable_walk + c.frame_alloc + c.zero_cycles(4096) + c.rmap_update +
                                                  c.pte_update);
   EXPECT_EQ(kernel->counters(1).fault_cycles, rec.total_cycles + cpu(1).faults()[0].total_cycles);
 }
@@ -95,8 +95,8 @@ TEST_F(FaultTest, WriteAfterReadCopiesFromZeroPageAndFlushes) {
   EXPECT_EQ(rec.error_code, pf::U | pf::W | pf::P) << "the cached RO entry faults as a protection violation";
   EXPECT_EQ(rec.resolution, Resolution::CowCopy);
   EXPECT_EQ(path_of(rec), chain({"wp_page_copy", "do_wp_page"}));
-  EXPECT_TRUE(has_step(rec, "zero_4k"));
-  EXPECT_FALSE(has_step(rec, "copy_4k"));
+  EXPECT_TRUE(has_step(rec, "zero"));
+  EXPECT_FALSE(has_step(rec, "copy"));
   EXPECT_TRUE(has_step(rec, "tlb_flush_local"));
   EXPECT_EQ(tlb.page_flushes(kernel->mm_of(1).id(), kBase), 1u);
   const u64 f = pfn(1, kBase);
@@ -359,22 +359,27 @@ TEST_F(FaultTest, SharedAnonymousReadAllocatesWritableCleanPage) {
 }
 
 // Recorder / KernelFunction: the step names are the KernelCostConfig field names: with every cost a distinct
-// power of two, each step's cycles must be a multiple of its own field.
+// power of two, each step's cycles must be a multiple of its own field. Clearing and copying are priced by
+// bandwidth: 4 KiB at 1/128 and 1/256 bytes per cycle.
 TEST_F(FaultTest, StepNamesAreCostFieldNames) {
   auto& c = cfg.kernel.cost;
   u64 v = 1;
   for (u64* f : {&c.exception_entry, &c.exception_exit, &c.vma_lookup, &c.pgtable_walk, &c.pgtable_alloc,
-                 &c.frame_alloc, &c.zero_4k, &c.copy_4k, &c.pte_update, &c.rmap_update, &c.tlb_flush_local,
-                 &c.fork_per_pte, &c.signal_delivery, &c.context_switch, &c.ipi_send, &c.ipi_delivery,
-                 &c.ipi_entry, &c.ipi_exit, &c.ipi_ack})
+                 &c.frame_alloc, &c.pte_update, &c.rmap_update, &c.tlb_flush_local, &c.fork_per_pte,
+                 &c.signal_delivery, &c.context_switch, &c.ipi_send, &c.ipi_delivery, &c.ipi_entry, &c.ipi_exit,
+                 &c.ipi_ack})
     *f = (v <<= 1);
+  c.zero_bandwidth = 4096.0 / (u64{1} << 19);
+  c.copy_bandwidth = 4096.0 / (u64{1} << 20);
+  EXPECT_EQ(step_cycles(c, Step::zero), u64{1} << 19);
+  EXPECT_EQ(step_cycles(c, Step::copy), u64{1} << 20);
   for (unsigned s = 0; s < kStepCount; ++s)
     EXPECT_EQ(step_cycles(c, static_cast<Step>(s)), u64{2} << s) << step_name(static_cast<Step>(s));
   const std::map<std::string_view, u64> by_name = {
       {"exception_entry", c.exception_entry}, {"exception_exit", c.exception_exit},
       {"vma_lookup", c.vma_lookup},           {"pgtable_walk", c.pgtable_walk},
       {"pgtable_alloc", c.pgtable_alloc},     {"frame_alloc", c.frame_alloc},
-      {"zero_4k", c.zero_4k},                 {"copy_4k", c.copy_4k},
+      {"zero", c.zero_cycles(4096)},          {"copy", c.copy_cycles(4096)},
       {"pte_update", c.pte_update},           {"rmap_update", c.rmap_update},
       {"tlb_flush_local", c.tlb_flush_local}, {"fork_per_pte", c.fork_per_pte},
       {"signal_delivery", c.signal_delivery}, {"context_switch", c.context_switch},

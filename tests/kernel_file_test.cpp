@@ -130,7 +130,7 @@ TEST_F(FileTest, PrivateWriteAfterReadCopiesAndLeavesThePageCache) {
   const FaultRecord& rec = cpu(1).faults().at(0);
   EXPECT_EQ(rec.resolution, Resolution::CowCopy);
   EXPECT_EQ(path_of(rec), chain({"wp_page_copy", "do_wp_page"}));
-  EXPECT_TRUE(has_step(rec, "copy_4k"));
+  EXPECT_TRUE(has_step(rec, "copy"));
   EXPECT_EQ(tlb.page_flushes(mm(1).id(), priv), 1u) << "ptep_clear_flush of the old translation";
   const u64 copy = pfn(1, priv);
   EXPECT_NE(copy, cache_pfn);
@@ -158,7 +158,7 @@ TEST_F(FileTest, PrivateFirstWriteIsDoCowFault) {
   const auto& c = cost();
   // The page was cached already, the tables exist but the PTE table: one table.
   EXPECT_EQ(rec.total_cycles, c.exception_entry + c.exception_exit + c.vma_lookup + c.pgtable_walk +
-                                  c.pgtable_alloc + c.frame_alloc + c.copy_4k + c.rmap_update + c.pte_update);
+                                  c.pgtable_alloc + c.frame_alloc + c.copy_cycles(4096) + c.rmap_update + c.pte_update);
   const u64 e = pte(1, priv + kPage);
   EXPECT_EQ(e & ~kPtePfnMask, b::P | b::RW | b::US | b::A | b::D | b::XD);
   EXPECT_TRUE(page(pte_pfn(e)).anon_exclusive);
@@ -204,7 +204,7 @@ TEST_F(FileTest, SharedWriteAfterReadIsWriteNotify) {
   const FaultRecord& rec = cpu(1).faults().at(0);
   EXPECT_EQ(rec.resolution, Resolution::CowReuse);
   EXPECT_EQ(path_of(rec), chain({"wp_page_reuse", "wp_page_shared", "do_wp_page"}));
-  EXPECT_FALSE(has_step(rec, "copy_4k"));
+  EXPECT_FALSE(has_step(rec, "copy"));
   EXPECT_FALSE(has_step(rec, "frame_alloc"));
   EXPECT_TRUE(tlb.calls.empty()) << "a permission upgrade: no flush";
   EXPECT_EQ(pte_pfn(pte(1, kBase + 3 * kPage)), pte_pfn(e));
@@ -341,7 +341,7 @@ TEST_F(FileTest, EagerCowCopiesAtMapTime) {
   wc.prot.writecopy = true;
   const u64 cycles = kernel->mmap(1, wc);
   const auto& c = cost();
-  EXPECT_GE(cycles, 8 * (c.frame_alloc + c.copy_4k));
+  EXPECT_GE(cycles, 8 * (c.frame_alloc + c.copy_cycles(4096)));
   EXPECT_EQ(in_use(), before + 7 /* page cache */ + 8 /* copies */ + 1 /* PTE table */);
   EXPECT_EQ(minflt(1), 1u) << "the copies are not faults";
   EXPECT_EQ(mm(1).rss_anon, 8u);

@@ -66,12 +66,12 @@ TEST_F(ForkTest, SeedScenarioChildCopiesParentKeepsValue) {
                                                     "__handle_mm_fault", "handle_mm_fault", "do_user_addr_fault",
                                                     "exc_page_fault"}));
   EXPECT_EQ(rec.error_code, pf::U | pf::W | pf::P);
-  EXPECT_TRUE(has_step(rec, "copy_4k"));
-  EXPECT_FALSE(has_step(rec, "zero_4k"));
+  EXPECT_TRUE(has_step(rec, "copy"));
+  EXPECT_FALSE(has_step(rec, "zero"));
   EXPECT_EQ(rec.total_cycles, steps_sum(rec));
   const auto& c = cost();
   EXPECT_EQ(rec.total_cycles, c.exception_entry + c.exception_exit + c.vma_lookup + c.pgtable_walk + c.frame_alloc +
-                                  c.copy_4k + c.tlb_flush_local + 2 * c.rmap_update + c.pte_update);
+                                  c.copy_cycles(4096) + c.tlb_flush_local + 2 * c.rmap_update + c.pte_update);
   EXPECT_EQ(tlb.page_flushes(kernel->mm_of(2).id(), kA), 1u) << "ptep_clear_flush in the writer's mm";
   EXPECT_EQ(tlb.calls.size(), 1u);
 
@@ -94,7 +94,7 @@ TEST_F(ForkTest, SeedScenarioChildCopiesParentKeepsValue) {
   ASSERT_EQ(cpu(1).faults().size(), 1u);
   EXPECT_EQ(cpu(1).faults()[0].resolution, Resolution::CowReuse);
   EXPECT_EQ(path_of(cpu(1).faults()[0]), chain({"wp_page_reuse", "do_wp_page"}));
-  EXPECT_FALSE(has_step(cpu(1).faults()[0], "copy_4k"));
+  EXPECT_FALSE(has_step(cpu(1).faults()[0], "copy"));
   EXPECT_TRUE(tlb.calls.empty()) << "wp_page_reuse is an upgrade: no flush";
   EXPECT_EQ(pfn(1, kA), parent_pfn) << "same PFN";
   EXPECT_TRUE(pte(1, kA) & b::RW);
@@ -234,7 +234,7 @@ TEST_F(ForkTest, ZeroPageOnlyVmaIsNotCopied) {
   EXPECT_EQ(minflt(2), 1u) << "only the VMA without anon_vma refaults";
   ASSERT_TRUE(cpu(2).write64(kStack, 5));
   EXPECT_EQ(cpu(2).faults().at(0).resolution, Resolution::CowCopy);
-  EXPECT_TRUE(has_step(cpu(2).faults().at(0), "zero_4k"));
+  EXPECT_TRUE(has_step(cpu(2).faults().at(0), "zero"));
 }
 
 // Adjacent private mappings merge (vma_merge_new_range), so a written neighbour's

@@ -237,7 +237,7 @@ TEST_F(MmapTest, PopulateCountsFaults) {
   EXPECT_EQ(resolved(1, Resolution::AnonymousPage), 8u);
   for (u64 i = 0; i < 8; ++i) EXPECT_TRUE(pte(1, kBase + i * kPage) & b::RW) << i;
   const auto& c = cost();
-  EXPECT_EQ(cycles, 8 * (c.pgtable_walk + c.frame_alloc + c.zero_4k + c.rmap_update + c.pte_update) +
+  EXPECT_EQ(cycles, 8 * (c.pgtable_walk + c.frame_alloc + c.zero_cycles(4096) + c.rmap_update + c.pte_update) +
                         3 * c.pgtable_alloc)
       << "GUP faults: no exception entry or VMA lookup";
   EXPECT_EQ(kernel->counters(1).fault_cycles, cycles);

@@ -71,7 +71,7 @@ TEST_F(ThpTest, WriteMapsOneThpPer2MiB) {
   EXPECT_EQ(rec.total_cycles, steps_sum(rec));
   EXPECT_EQ(rec.total_cycles, c.exception_entry + c.exception_exit + c.vma_lookup + c.pgtable_walk +
                                   3 * c.pgtable_alloc /* PUD, PMD tables; the deposited PTE table */ +
-                                  c.frame_alloc + 512 * c.zero_4k + c.rmap_update + c.pte_update);
+                                  c.frame_alloc + c.zero_cycles(2ull << 20) + c.rmap_update + c.pte_update);
   write_all(1, kBase, kRegion, 100);
   EXPECT_EQ(minflt(1), 2u);
   expect_all(1, kBase, kRegion, 100);
@@ -235,7 +235,7 @@ TEST_F(ThpTest, ChildWriteAfterForkSplitsThenCopiesEach4KiB) {
   EXPECT_EQ(rec.total_cycles, c.exception_entry + c.exception_exit + c.vma_lookup + c.pgtable_walk +
                                   /* __split_huge_pmd */ 2 * c.tlb_flush_local + 512 * c.pte_update +
                                   2 * c.rmap_update +
-                                  /* wp_page_copy */ c.frame_alloc + c.copy_4k + 2 * c.rmap_update + c.pte_update);
+                                  /* wp_page_copy */ c.frame_alloc + c.copy_cycles(4096) + 2 * c.rmap_update + c.pte_update);
   EXPECT_EQ(tlb.page_flushes(kernel->mm_of(2).id(), kBase), 2u) << "pmdp_invalidate, then ptep_clear_flush";
   EXPECT_FALSE(huge(2, kBase)) << "the child's PMD is a table now";
   EXPECT_TRUE(huge(1, kBase)) << "the parent's is untouched";

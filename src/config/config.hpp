@@ -145,8 +145,12 @@ struct KernelCostConfig {
                                   // rest of the measured ~0.59 µs zero-page read fault (§4.1)
   u64 pgtable_alloc = 600;        // one page-table page: allocation and clear [assume]
   u64 frame_alloc = 700;          // folio_prealloc: allocation, memcg charge, LRU add [assume]
-  u64 zero_4k = 500;              // clear 4 KiB: measured memset 166 ns streaming (§4.1)
-  u64 copy_4k = 750;              // copy 4 KiB: measured 248 ns streaming (§4.1)
+  // Clearing and copying memory cost its size over a bandwidth, so that a 2 MiB huge page
+  // costs 512 times a 4 KiB one (clear_page_erms, copy_mc_user_highpage).
+  double zero_bandwidth = 8.192;  // bytes/cycle: 4 KiB in 500 cycles, measured memset 166 ns
+                                  // streaming (§4.1; §3.2 "clear 4 KiB ~150-500 cycles")
+  double copy_bandwidth = 5.4613;  // bytes/cycle: 4 KiB in 750 cycles, measured memcpy 248 ns
+                                  // streaming (§4.1; §3.2 "copy 4 KiB 90-750 cycles")
   u64 pte_update = 100;           // set_pte_at + update_mmu_cache [assume]
   u64 rmap_update = 150;          // folio_add_new_anon_rmap / folio_remove_rmap_pte [assume]
   u64 tlb_flush_local = 150;      // INVLPG of one page (§3.2 [assume])
@@ -165,6 +169,10 @@ struct KernelCostConfig {
   u64 ipi_entry = 700;            // target: interrupt entry up to flush_tlb_func [assume]
   u64 ipi_exit = 500;             // target: after its acknowledgement, to the interrupted code [assume]
   u64 ipi_ack = 1550;             // target's csd unlock → the spinning initiator sees it [assume]
+
+  // Cycles to clear / copy `bytes`, rounded to the nearest cycle.
+  u64 zero_cycles(u64 bytes) const { return static_cast<u64>(static_cast<double>(bytes) / zero_bandwidth + 0.5); }
+  u64 copy_cycles(u64 bytes) const { return static_cast<u64>(static_cast<double>(bytes) / copy_bandwidth + 0.5); }
 };
 
 // When a private writable mapping of shared pages gets its own copies.

@@ -56,6 +56,11 @@ class System : public kernel::Cpus {
   // The time the run took: the latest core clock, in cycles.
   std::uint64_t elapsed_cycles() const;
   const kernel::Kernel* kernel() const { return kernel_.get(); }
+  kernel::Kernel* kernel() { return kernel_.get(); }
+  // The CPU the trace ran on last (where a run that stopped early would go on).
+  unsigned running_cpu() const { return running_; }
+  Core& core(unsigned cpu) { return *cores_.at(cpu); }
+  mmu::Mmu& mmu(unsigned cpu) { return *mmus_.at(cpu); }
   const kernel::X86Tlb* kernel_tlb() const { return x86_tlb_.get(); }
   bool bare_mode() const { return bare_; }
   const std::map<kernel::Resolution, FaultExample>& fault_examples() const { return examples_; }

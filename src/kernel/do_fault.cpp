@@ -117,7 +117,7 @@ vm_fault_t do_cow_fault(VmFault& vmf, Recorder& r) {
     return ret;
   }
   k.mem.copy_frame(*cow_page, page);  // copy_mc_user_highpage
-  charge(r, Step::copy_4k);
+  charge_bytes(r, Step::copy, kPageSize);
   // finish_fault → set_pte_range for the COW page: the new anonymous rmap,
   // MM_ANONPAGES, writable and dirty. __do_fault's reference to the page-cache
   // page is dropped again (put_page): it was never mapped here.

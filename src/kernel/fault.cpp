@@ -81,7 +81,7 @@ vm_fault_t do_anonymous_page(VmFault& vmf, Recorder& r) {
   auto pfn = folio_prealloc(k, r);
   if (!pfn) return VM_FAULT_OOM;
   k.mem.zero_frame(*pfn);
-  charge(r, Step::zero_4k);
+  charge_bytes(r, Step::zero, kPageSize);
   u64 entry = pfn_pte(*pfn, prot);
   if (vmf.vma.vm_flags & VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
   folio_add_new_anon_rmap(k, *pfn, r);
@@ -132,10 +132,10 @@ vm_fault_t wp_page_copy(VmFault& vmf, u64 pte_pa, Recorder& r) {
   if (!pfn) return VM_FAULT_OOM;
   if (pfn_is_zero || !old) {
     k.mem.zero_frame(*pfn);
-    charge(r, Step::zero_4k);
+    charge_bytes(r, Step::zero, kPageSize);
   } else {
     k.mem.copy_frame(*pfn, *old);  // __wp_page_copy_user → copy_mc_user_highpage
-    charge(r, Step::copy_4k);
+    charge_bytes(r, Step::copy, kPageSize);
   }
   ++vmf.mm.rss_anon;  // the old page's counter drops below; the zero page had none
   const u64 entry =

@@ -21,7 +21,8 @@ std::string_view to_string(Resolution r) {
 
 std::string_view step_name(Step s) {
   // Must spell the KernelCostConfig field names: reports and the configuration
-  // key (`kernel.cost.copy_4k`) meet through this string.
+  // key (`kernel.cost.pte_update`) meet through this string; "zero" and "copy" are
+  // priced by kernel.cost.zero_bandwidth and copy_bandwidth.
   switch (s) {
     case Step::exception_entry: return "exception_entry";
     case Step::exception_exit: return "exception_exit";
@@ -29,8 +30,6 @@ std::string_view step_name(Step s) {
     case Step::pgtable_walk: return "pgtable_walk";
     case Step::pgtable_alloc: return "pgtable_alloc";
     case Step::frame_alloc: return "frame_alloc";
-    case Step::zero_4k: return "zero_4k";
-    case Step::copy_4k: return "copy_4k";
     case Step::pte_update: return "pte_update";
     case Step::rmap_update: return "rmap_update";
     case Step::tlb_flush_local: return "tlb_flush_local";
@@ -42,6 +41,8 @@ std::string_view step_name(Step s) {
     case Step::ipi_entry: return "ipi_entry";
     case Step::ipi_exit: return "ipi_exit";
     case Step::ipi_ack: return "ipi_ack";
+    case Step::zero: return "zero";
+    case Step::copy: return "copy";
     case Step::ipi_wait: return "ipi_wait";
     case Step::cr3_write: return "cr3_write";
   }
@@ -56,8 +57,6 @@ u64 step_cycles(const config::KernelCostConfig& c, Step s) {
     case Step::pgtable_walk: return c.pgtable_walk;
     case Step::pgtable_alloc: return c.pgtable_alloc;
     case Step::frame_alloc: return c.frame_alloc;
-    case Step::zero_4k: return c.zero_4k;
-    case Step::copy_4k: return c.copy_4k;
     case Step::pte_update: return c.pte_update;
     case Step::rmap_update: return c.rmap_update;
     case Step::tlb_flush_local: return c.tlb_flush_local;
@@ -69,6 +68,8 @@ u64 step_cycles(const config::KernelCostConfig& c, Step s) {
     case Step::ipi_entry: return c.ipi_entry;
     case Step::ipi_exit: return c.ipi_exit;
     case Step::ipi_ack: return c.ipi_ack;
+    case Step::zero: return c.zero_cycles(4096);  // per 4 KiB page
+    case Step::copy: return c.copy_cycles(4096);
     case Step::ipi_wait: case Step::cr3_write: return 0;  // derived: charge_cycles
   }
   return 0;
@@ -77,6 +78,10 @@ u64 step_cycles(const config::KernelCostConfig& c, Step s) {
 void Recorder::charge(Step s, u64 times) {
   if (times == 0) return;
   add(s, step_cycles(cost_, s) * times);
+}
+
+void Recorder::charge_bytes(Step s, u64 bytes) {
+  add(s, s == Step::zero ? cost_.zero_cycles(bytes) : cost_.copy_cycles(bytes));
 }
 
 void Recorder::charge_cycles(Step s, u64 cycles) {

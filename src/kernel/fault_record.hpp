@@ -35,7 +35,8 @@ inline constexpr int SEGV_ACCERR = 2;
 inline constexpr int BUS_ADRERR = 2;
 
 struct CostStep {
-  std::string_view name;   // a KernelCostConfig field name: "exception_entry", "copy_4k", ...
+  std::string_view name;   // a KernelCostConfig field name ("exception_entry", ...), or "zero" / "copy"
+                           // (bytes over kernel.cost.zero_bandwidth / copy_bandwidth), "ipi_wait", "cr3_write"
   u64 cycles;
 };
 

@@ -114,7 +114,7 @@ vm_fault_t filemap_fault(VmFault& vmf, u64& pfn, Recorder& r) {
   auto page = folio_prealloc(k, r);
   if (!page) return VM_FAULT_OOM;
   add_to_page_cache(k, f, vmf.pgoff, *page);
-  charge(r, Step::zero_4k);
+  charge_bytes(r, Step::zero, kPageSize);
   pfn = *page;
   return 0;
 }
@@ -191,7 +191,7 @@ u64 cow_eager_populate(KernelState& k, Mm& mm, u64 start, u64 end) {
   // private writable file mapping gets its private anonymous copy now, as
   // wp_page_copy would make it at the first write: later writes do not fault.
   // These copies are no page faults: min_flt does not count them. Their cost
-  // (frame_alloc and copy_4k per page, with the rmap and PTE updates and any page
+  // (frame_alloc and a 4 KiB copy per page, with the rmap and PTE updates and any page
   // table) is charged to the mmap that makes them.
   Recorder r(k.cost);
   for (u64 addr = start; addr < end; addr += kPageSize) {
@@ -209,7 +209,7 @@ u64 cow_eager_populate(KernelState& k, Mm& mm, u64 start, u64 end) {
     auto dst = folio_prealloc(k, r);
     if (!dst) break;
     k.mem.copy_frame(*dst, *src);
-    charge(r, Step::copy_4k);
+    charge_bytes(r, Step::copy, kPageSize);
     if (!vma->anon_vma) vma->anon_vma = k.new_anon_vma();
     folio_add_new_anon_rmap(k, *dst, r);
     ++mm.rss_anon;

@@ -184,7 +184,7 @@ std::optional<u64> mm_get_huge_zero_folio(KernelState& k, Recorder& r) {
   auto head = k.frames.alloc_folio(HPAGE_PMD_ORDER);
   if (!head) return std::nullopt;
   charge(r, Step::frame_alloc);
-  charge(r, Step::zero_4k, HPAGE_PMD_NR);  // __GFP_ZERO; free frames already read as zero
+  charge_bytes(r, Step::zero, HPAGE_PMD_NR * kPageSize);  // __GFP_ZERO; free frames already read as zero
   for (u64 pfn = *head; pfn < *head + HPAGE_PMD_NR; ++pfn) k.frames.page(pfn).zero = true;
   k.huge_zero_pfn = *head;
   return head;
@@ -197,7 +197,7 @@ std::optional<u64> vma_alloc_anon_folio_pmd(KernelState& k, Recorder& r) {
   auto head = k.frames.alloc_folio(HPAGE_PMD_ORDER);
   if (!head) return std::nullopt;
   charge(r, Step::frame_alloc);
-  charge(r, Step::zero_4k, HPAGE_PMD_NR);
+  charge_bytes(r, Step::zero, HPAGE_PMD_NR * kPageSize);
   return head;
 }
 

@@ -14,7 +14,8 @@
 
 namespace mmusim::kernel {
 
-// One per KernelCostConfig field, in declaration order.
+// One per KernelCostConfig cycle field, in declaration order; then the steps priced
+// from other values.
 enum class Step : unsigned char {
   exception_entry,
   exception_exit,
@@ -22,8 +23,6 @@ enum class Step : unsigned char {
   pgtable_walk,
   pgtable_alloc,
   frame_alloc,
-  zero_4k,
-  copy_4k,
   pte_update,
   rmap_update,
   tlb_flush_local,
@@ -35,15 +34,19 @@ enum class Step : unsigned char {
   ipi_entry,
   ipi_exit,
   ipi_ack,
-  // Derived steps, after the configured ones: their cycles follow from other values.
+  // Bytes over a bandwidth (charge_bytes): kernel.cost.zero_bandwidth, copy_bandwidth.
+  zero,
+  copy,
+  // Derived steps: their cycles follow from other values (charge_cycles).
   ipi_wait,   // a shootdown's initiator spinning for the last acknowledgement
   cr3_write,  // MOV to CR3 in switch_mm: core.cr3_write_cycles
 };
-// Steps with a KernelCostConfig field of their own: the ones before ipi_wait.
-inline constexpr unsigned kStepCount = 19;
+// Steps with a KernelCostConfig cycle field of their own: the ones before zero.
+inline constexpr unsigned kStepCount = 17;
 inline constexpr unsigned kAllStepCount = 21;
 
-// The KernelCostConfig field name of `s` ("copy_4k", ...): static storage.
+// The name of `s` in reports, its KernelCostConfig field name where it has one
+// ("pte_update", ...): static storage.
 std::string_view step_name(Step s);
 u64 step_cycles(const config::KernelCostConfig& cost, Step s);
 
@@ -62,6 +65,8 @@ class Recorder {
   // Charges `cycles` as a derived step (ipi_wait, cr3_write): one whose time is not a
   // configured constant.
   void charge_cycles(Step s, u64 cycles);
+  // Charges clearing (Step::zero) or copying (Step::copy) `bytes` at the configured bandwidth.
+  void charge_bytes(Step s, u64 bytes);
   u64 total() const { return total_; }
   FaultRecord* record() { return rec_; }
 
@@ -96,5 +101,6 @@ class KernelFunction {
 };
 
 inline void charge(Recorder& r, Step s, u64 times = 1) { r.charge(s, times); }
+inline void charge_bytes(Recorder& r, Step s, u64 bytes) { r.charge_bytes(s, bytes); }
 
 }  // namespace mmusim::kernel
