@@ -95,6 +95,9 @@ TEST_F(ForkTest, SeedScenarioChildCopiesParentKeepsValue) {
   EXPECT_EQ(cpu(1).faults()[0].resolution, Resolution::CowReuse);
   EXPECT_EQ(path_of(cpu(1).faults()[0]), chain({"wp_page_reuse", "do_wp_page"}));
   EXPECT_FALSE(has_step(cpu(1).faults()[0], "copy"));
+  // wp_can_reuse_anon_folio → folio_move_anon_rmap: fork had cleared PageAnonExclusive.
+  EXPECT_TRUE(has_step(cpu(1).faults()[0], "rmap_update"));
+  EXPECT_TRUE(page(parent_pfn).anon_exclusive);
   EXPECT_TRUE(tlb.calls.empty()) << "wp_page_reuse is an upgrade: no flush";
   EXPECT_EQ(pfn(1, kA), parent_pfn) << "same PFN";
   EXPECT_TRUE(pte(1, kA) & b::RW);
