@@ -179,7 +179,9 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
     if (out_.out)
       *out_.out << fmt::format("[line {}] pid {}: {} at {:#x} (non-canonical address): killed by {}\n", ev.line,
                                pid, vector_name(f.vector), ev.addr, f.vector == mmu::Vector::GP ? "SIGSEGV" : "SIGBUS");
-    sys_.os().kill(pid);
+    // The teardown is the kernel's, but not a page fault's: the Kernel kind holds
+    // exactly the faults' cycles.
+    advance(stats::CycleKind::OsEvents, sys_.os().kill(pid));
     pid_ = 0;
     return true;
   }
@@ -192,6 +194,7 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
   ++fk.count;
   fk.cycles += record_.total_cycles;
   fk.max_cycles = std::max(fk.max_cycles, record_.total_cycles);
+  fk.latency.record(record_.total_cycles);
   if (!sys_.examples_.count(record_.resolution)) sys_.examples_[record_.resolution] = {ev.line, pid, record_};
   log_fault(ev, record_);
   if (out_.check) sys_.check_kernel();

@@ -123,6 +123,15 @@ nlohmann::json cycles_json(const std::array<u64, static_cast<size_t>(CycleKind::
   return j;
 }
 
+// A latency distribution in nanoseconds at the configured clock: the same keys as
+// LatencyHistogram::to_json (count apart, which has no unit).
+nlohmann::json latency_ns_json(const LatencyHistogram& h, const config::Config& cfg) {
+  nlohmann::json j = h.to_json();
+  for (auto& [key, value] : j.items())
+    if (key != "count") value = value.get<double>() / cfg.core.frequency_ghz;
+  return j;
+}
+
 // The paging-structure caches, one object per level (SDM §4.10.3), lowest first.
 nlohmann::json psc_json(const mmu::PagingStructureCache& p) {
   nlohmann::json j = nlohmann::json::object();
@@ -209,8 +218,11 @@ nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::s
   nlohmann::json faults = nlohmann::json::object();
   for (kernel::Resolution r : kSummaryKinds) {
     const FaultKindStats& f = s.faults[static_cast<size_t>(r)];
-    faults[std::string(kernel::to_string(r))] = {{"count", f.count}, {"cycles", f.cycles},
-                                                 {"max_cycles", f.max_cycles}};
+    faults[std::string(kernel::to_string(r))] = {{"count", f.count},
+                                                 {"cycles", f.cycles},
+                                                 {"max_cycles", f.max_cycles},
+                                                 {"latency", f.latency.to_json()},
+                                                 {"latency_ns", latency_ns_json(f.latency, cfg)}};
   }
   faults["pmd_level"] = s.huge_faults;
   j["faults"] = std::move(faults);
@@ -336,6 +348,18 @@ void print_summary(std::ostream& out, const hw::System& sys, const std::string& 
     }
     if (s.huge_faults) kinds += fmt::format(" ({} at PMD level: 2 MiB)", s.huge_faults);
     out << fmt::format("faults        {}\n", kinds);
+    // Each kind's latency distribution, in µs at the configured clock.
+    out << fmt::format("{:<27} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}   (us)\n", "fault latency", "count",
+                       "mean", "p50", "p90", "p99", "p99.9", "max");
+    const auto us = [&](double cycles) { return cycles / cfg.core.frequency_ghz / 1000.0; };
+    for (kernel::Resolution r : kSummaryKinds) {
+      const LatencyHistogram& h = s.faults[static_cast<size_t>(r)].latency;
+      if (!h.count()) continue;
+      out << fmt::format("  {:<25} {:>8} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f}\n", kernel::to_string(r),
+                         h.count(), us(h.mean()), us(static_cast<double>(h.percentile(0.5))),
+                         us(static_cast<double>(h.percentile(0.9))), us(static_cast<double>(h.percentile(0.99))),
+                         us(static_cast<double>(h.percentile(0.999))), us(static_cast<double>(h.max())));
+    }
     const kernel::Kernel& k = *sys.kernel();
     out << fmt::format("memory        {} frames in use ({} in page caches), peak {}\n", k.frames().in_use(),
                        k.page_cache_frames(), k.frames().peak_in_use());

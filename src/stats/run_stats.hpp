@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernel/kernel.hpp"
+#include "stats/latency_histogram.hpp"
 
 namespace mmusim::stats {
 
@@ -36,6 +37,7 @@ struct FaultKindStats {
   u64 count = 0;
   u64 cycles = 0;
   u64 max_cycles = 0;
+  LatencyHistogram latency;  // of each fault's total, in cycles
 };
 
 // A task's counters over an interval: `now - base`, field by field.
@@ -136,6 +138,7 @@ inline RunStats& RunStats::operator+=(const RunStats& o) {
     faults[i].count += o.faults[i].count;
     faults[i].cycles += o.faults[i].cycles;
     faults[i].max_cycles = std::max(faults[i].max_cycles, o.faults[i].max_cycles);
+    faults[i].latency += o.faults[i].latency;
   }
   return *this;
 }
