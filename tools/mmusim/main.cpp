@@ -14,6 +14,7 @@
 #include "convert.hpp"
 #include "hw/system.hpp"
 #include "hw/trace_source.hpp"
+#include "stats/csv.hpp"
 #include "stats/report.hpp"
 #include "traces/reader.hpp"
 #include "traces/trace_error.hpp"
@@ -71,7 +72,11 @@ int run(const std::string& trace, const po::variables_map& vm, config::Config& c
 
   const stats::RunStats s = sys.stats();
   if (!vm.count("quiet")) stats::print_summary(std::cout, sys, trace);
-  if (stats_file) *stats_file << stats::run_json(sys, cfg, trace).dump(2) << '\n';
+  if (stats_file || !vm["csv"].as<std::string>().empty()) {
+    const nlohmann::json j = stats::run_json(sys, cfg, trace);
+    if (stats_file) *stats_file << j.dump(2) << '\n';
+    if (!vm["csv"].as<std::string>().empty()) stats::append_csv(vm["csv"].as<std::string>(), stats::csv_row(j));
+  }
   if (sys.error()) {
     std::cerr << "mmusim: " << *sys.error() << '\n';
     return kExitBadInput;
@@ -112,6 +117,8 @@ int main(int argc, char** argv) {
       ("stats", po::value<std::string>()->default_value(""), "write every counter as JSON to FILE")
       ("access-log", po::value<std::string>()->default_value(""), "write one JSON line per access to FILE")
       ("fault-log", po::value<std::string>()->default_value(""), "write one JSON line per page fault to FILE")
+      ("csv", po::value<std::string>()->default_value(""),
+       "append the run as one row of comma-separated values to FILE (header first if new)")
       ("quiet,q", "print only the program's output, no summary")
       ("keep-going", "skip malformed lines and refused events with a warning instead of stopping")
       ("check", "verify refcounts, mapcounts and page tables against the VMAs after every OS event and fault");
