@@ -13,6 +13,7 @@ packages=(
   valgrind                                        # mmusim-record runs programs under lackey
   time                                            # /usr/bin/time: peak memory in the streaming test
   clang libclang-rt-14-dev                        # libFuzzer targets of the trace readers
+  python3 python3-matplotlib                      # tools/mmusim-plot
 )
 
 missing=()
