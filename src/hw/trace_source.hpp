@@ -15,6 +15,7 @@ class TraceSource : public EventSource {
       : reader_(traces::open_reader(path, format)) {}
   bool next(traces::Event& ev) override { return reader_->next(ev); }
   const std::string& name() const override { return reader_->path(); }
+  double fraction_read() const override { return reader_->fraction_read(); }
 
  private:
   std::unique_ptr<traces::Reader> reader_;

@@ -505,6 +505,7 @@ BinaryReader& BinaryReader::operator=(BinaryReader&&) noexcept = default;
 
 bool BinaryReader::next(Event& ev) { return impl_->next(ev); }
 const std::string& BinaryReader::path() const { return impl_->path; }
+double BinaryReader::fraction_read() const { return impl_->input.fraction_read(); }
 std::uint64_t BinaryReader::line() const { return impl_->event_line; }
 std::uint64_t BinaryReader::offset() const { return impl_->buf_off + impl_->pos; }
 

@@ -38,6 +38,7 @@ class BinaryReader final : public Reader {
   bool next(Event& ev) override;
 
   const std::string& path() const override;
+  double fraction_read() const override;
   // Line number of the last event returned (0 before the first).
   std::uint64_t line() const;
   // Offset in the decompressed data of the next record.

@@ -115,6 +115,7 @@ ChampsimReader& ChampsimReader::operator=(ChampsimReader&&) noexcept = default;
 
 bool ChampsimReader::next(Event& ev) { return impl_->next(ev); }
 const std::string& ChampsimReader::path() const { return impl_->path; }
+double ChampsimReader::fraction_read() const { return impl_->input.fraction_read(); }
 std::uint64_t ChampsimReader::record() const { return impl_->records; }
 
 }  // namespace mmusim::traces

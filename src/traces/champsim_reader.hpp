@@ -62,6 +62,7 @@ class ChampsimReader final : public Reader {
   bool next(Event& ev) override;
 
   const std::string& path() const override;
+  double fraction_read() const override;
   // Records decoded so far: the line of the last event returned (0 before the first).
   std::uint64_t record() const;
 

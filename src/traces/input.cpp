@@ -1,6 +1,7 @@
 #include "traces/input.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -140,9 +141,17 @@ struct Input::Decoder {
   io::filtering_istreambuf chain;
 };
 
+double Input::fraction_read() const {
+  if (size_ == 0 || fd_ < 0) return -1.0;
+  const off_t at = ::lseek(fd_, 0, SEEK_CUR);
+  return at < 0 ? -1.0 : std::min(1.0, static_cast<double>(at) / static_cast<double>(size_));
+}
+
 Input::Input(const std::string& path) : path_(path) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) throw TraceError(path, 0, 0, std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode)) size_ = static_cast<std::uint64_t>(st.st_size);
 
   // Sniff the magic; a pipe may deliver it in pieces.
   char magic[6];

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,10 @@ class Input {
   // so the caller can name the last good line.
   std::size_t read(char* dst, std::size_t n);
 
+  // How much of the file has been read, 0..1 (of the compressed bytes for a compressed
+  // file); negative when the size is not known (a pipe).
+  double fraction_read() const;
+
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
   Compression compression() const { return compression_; }
@@ -34,6 +39,7 @@ class Input {
  private:
   struct Decoder;
   int fd_ = -1;
+  std::uint64_t size_ = 0;  // of a regular file; 0 otherwise
   Compression compression_ = Compression::None;
   std::string path_;
   std::string error_;

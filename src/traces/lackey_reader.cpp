@@ -169,6 +169,7 @@ LackeyReader& LackeyReader::operator=(LackeyReader&&) noexcept = default;
 
 bool LackeyReader::next(Event& ev) { return impl_->next(ev); }
 const std::string& LackeyReader::path() const { return impl_->lines.path(); }
+double LackeyReader::fraction_read() const { return impl_->lines.fraction_read(); }
 std::uint64_t LackeyReader::line() const { return impl_->event_line; }
 
 }  // namespace mmusim::traces

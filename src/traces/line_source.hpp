@@ -39,6 +39,7 @@ class LineSource {
   }
 
   const std::string& path() const { return path_; }
+  double fraction_read() const { return input_.fraction_read(); }
   std::uint64_t line_no() const { return line_no_; }  // lines consumed
 
  private:

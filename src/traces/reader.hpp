@@ -28,6 +28,8 @@ class Reader {
   virtual ~Reader() = default;
   virtual bool next(Event& ev) = 0;
   virtual const std::string& path() const = 0;
+  // How much of the file has been read, 0..1; negative when not known (for a progress bar).
+  virtual double fraction_read() const { return -1.0; }
 };
 
 // The format of the (decompressed) content of `path`, from its first bytes:

@@ -68,6 +68,7 @@ TextReader& TextReader::operator=(TextReader&&) noexcept = default;
 
 bool TextReader::next(Event& ev) { return impl_->next(ev); }
 const std::string& TextReader::path() const { return impl_->lines.path(); }
+double TextReader::fraction_read() const { return impl_->lines.fraction_read(); }
 std::uint64_t TextReader::line() const { return impl_->event_line; }
 
 }  // namespace mmusim::traces

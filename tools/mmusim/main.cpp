@@ -12,6 +12,7 @@
 
 #include "config/config.hpp"
 #include "convert.hpp"
+#include "progress.hpp"
 #include "hw/system.hpp"
 #include "hw/trace_source.hpp"
 #include "stats/csv.hpp"
@@ -58,7 +59,8 @@ int run(const std::string& trace, const po::variables_map& vm, config::Config& c
   auto fault_log = open_output(vm["fault-log"].as<std::string>(), "the fault log");
 
   // Throws TraceError for a missing or unreadable file; std::invalid_argument for a bad --format.
-  hw::TraceSource source(trace, traces::parse_format(vm["format"].as<std::string>()));
+  hw::TraceSource file(trace, traces::parse_format(vm["format"].as<std::string>()));
+  cli::ProgressSource source(file, std::cerr, cli::progress_wanted(vm.count("quiet") > 0), cli::progress_delay());
   hw::RunOptions outs;
   outs.out = &std::cout;
   outs.diag = &std::cerr;
@@ -69,6 +71,7 @@ int run(const std::string& trace, const po::variables_map& vm, config::Config& c
   hw::quiet_systemc();
   hw::System sys(cfg, source, outs);
   sys.run();
+  source.finish();
 
   const stats::RunStats s = sys.stats();
   if (!vm.count("quiet")) stats::print_summary(std::cout, sys, trace);
@@ -119,7 +122,7 @@ int main(int argc, char** argv) {
       ("fault-log", po::value<std::string>()->default_value(""), "write one JSON line per page fault to FILE")
       ("csv", po::value<std::string>()->default_value(""),
        "append the run as one row of comma-separated values to FILE (header first if new)")
-      ("quiet,q", "print only the program's output, no summary")
+      ("quiet,q", "print only the program's output: no summary, no progress line")
       ("keep-going", "skip malformed lines and refused events with a warning instead of stopping")
       ("check", "verify refcounts, mapcounts and page tables against the VMAs after every OS event and fault");
   po::options_description hidden;
