@@ -101,6 +101,8 @@ class Core : public sc_core::sc_module {
     unsigned len = 0;
   };
   bool handle_fault(const traces::Event& ev, const mmu::Fault& f, bool& retry);
+  // Counts, keeps and logs the fault in record_, now complete.
+  void record_fault(const traces::Event& ev);
   void data_transfer(tlm::tlm_command cmd, const Piece& p, unsigned char* bytes);
   void check_access_expectations(const traces::Event& ev, const Piece* pieces, unsigned n,
                                  std::uint64_t value, const mmu::Fault* fault);
@@ -137,6 +139,10 @@ class Core : public sc_core::sc_module {
   tlm::tlm_generic_payload tx_;
   stats::RunStats stats_;
   kernel::FaultRecord record_;
+  // record_ holds a fault whose access is being restarted: its retry_walk step, the
+  // restarted translation's cycles, is added before it is counted and logged.
+  bool fault_open_ = false;
+  std::uint32_t fault_pid_ = 0;
 
   friend class System;
 };

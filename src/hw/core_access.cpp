@@ -113,6 +113,7 @@ void Core::access(const Event& ev) {
   mmu::Fault last_fault;
   for (;;) {
     mmu::Fault fault;
+    std::uint64_t translation_cycles = 0;
     for (unsigned i = 0; i < n && !fault; ++i) {
       a.la = pieces[i].la;
       const mmu::Translated t = mmu_.translate(a, cr);
@@ -120,8 +121,16 @@ void Core::access(const Event& ev) {
       stats_.tlb_hits += t.tlb_hit();
       advance(stats::CycleKind::Tlb, t.tlb_cycles);
       if (t.walk_cycles) advance(stats::CycleKind::Walk, t.walk_cycles);
+      translation_cycles += t.tlb_cycles + t.walk_cycles;
       if (t.fault) fault = t.fault;
       else pieces[i].pa = t.pa;
+    }
+    if (fault_open_) {
+      // The fault before this translation ends here: the restarted access's TLB
+      // lookups and walk are the last part of what the fault cost the program.
+      record_.steps.push_back({"retry_walk", translation_cycles});
+      record_.total_cycles += translation_cycles;
+      record_fault(ev);
     }
     if (!fault) break;
     last_fault = fault;
@@ -187,17 +196,12 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
   }
 
   record_.clear();
+  fault_pid_ = pid;
   sys_.os().exc_page_fault(pid, f.cr2, f.error_code, record_);
   advance(stats::CycleKind::Kernel, record_.total_cycles);
-  stats_.huge_faults += record_.huge;
-  auto& fk = stats_.faults[static_cast<size_t>(record_.resolution)];
-  ++fk.count;
-  fk.cycles += record_.total_cycles;
-  fk.max_cycles = std::max(fk.max_cycles, record_.total_cycles);
-  fk.latency.record(record_.total_cycles);
-  if (!sys_.examples_.count(record_.resolution)) sys_.examples_[record_.resolution] = {ev.line, pid, record_};
-  log_fault(ev, record_);
   if (out_.check) sys_.check_kernel();
+  fault_open_ = true;
+  if (is_kill(record_.resolution)) record_fault(ev);  // no access is restarted
 
   if (is_kill(record_.resolution)) {
     ++stats_.signals;
@@ -216,6 +220,18 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
   }
   retry = true;
   return false;
+}
+
+void Core::record_fault(const Event& ev) {
+  fault_open_ = false;
+  stats_.huge_faults += record_.huge;
+  auto& fk = stats_.faults[static_cast<size_t>(record_.resolution)];
+  ++fk.count;
+  fk.cycles += record_.total_cycles;
+  fk.max_cycles = std::max(fk.max_cycles, record_.total_cycles);
+  fk.latency.record(record_.total_cycles);
+  if (!sys_.examples_.count(record_.resolution)) sys_.examples_[record_.resolution] = {ev.line, fault_pid_, record_};
+  log_fault(ev, record_);
 }
 
 void Core::check_access_expectations(const Event& ev, const Piece* pieces, unsigned n, std::uint64_t value,

@@ -36,7 +36,8 @@ inline constexpr int BUS_ADRERR = 2;
 
 struct CostStep {
   std::string_view name;   // a KernelCostConfig field name ("exception_entry", ...), or "zero" / "copy"
-                           // (bytes over kernel.cost.zero_bandwidth / copy_bandwidth), "ipi_wait", "cr3_write"
+                           // (bytes over kernel.cost.zero_bandwidth / copy_bandwidth), "ipi_wait", "cr3_write",
+                           // or "retry_walk": the restarted access's TLB lookups and walk (hw::Core)
   u64 cycles;
 };
 
