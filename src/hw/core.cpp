@@ -157,7 +157,9 @@ std::uint32_t Core::current_pid(const Event& ev) {
     }
     const std::uint32_t first = k.first_spawned();
     if (k.exists(first)) {
+      const std::uint64_t start = clock_;
       advance(stats::CycleKind::ContextSwitch, k.context_switch(id_, first, false));
+      if (out_.timeline) out_.timeline->context_switch(id_, start, clock_ - start, first);
       return first;
     }
   }
@@ -188,6 +190,7 @@ void Core::interrupt(std::uint64_t arrival, std::uint64_t cycles) {
     stats_.idle_cycles += arrival - clock_;
     clock_ = arrival;
   }
+  if (out_.timeline) out_.timeline->interrupt(id_, clock_, cycles);
   advance(stats::CycleKind::Ipi, cycles);
 }
 
@@ -261,9 +264,10 @@ void Core::execute_os_event(const Event& ev) {
       switched_ = true;
       ++stats_.context_switches;
       // What the switch costs later, in misses: the entries its CR3 load dropped.
-      const std::uint64_t before = tlb_entries_invalidated();
+      const std::uint64_t before = tlb_entries_invalidated(), start = clock_;
       advance(stats::CycleKind::ContextSwitch, k.context_switch(id_, ev.pid));
       stats_.switch_tlb_entries_lost += tlb_entries_invalidated() - before;
+      if (out_.timeline) out_.timeline->context_switch(id_, start, clock_ - start, ev.pid);
       return;
     }
     case Op::ExpectFaults: {
@@ -289,6 +293,7 @@ void Core::execute_os_event(const Event& ev) {
     default:
       throw EventError("this event is only valid in bare mode (`mode bare` as the first line)");
   }
+  if (out_.timeline) out_.timeline->os_event(id_, clock_, cycles, traces::op_name(ev.op), ev.line);
   advance(stats::CycleKind::OsEvents, cycles);
   if (out_.check) sys_.check_kernel();
 }

@@ -33,6 +33,7 @@
 #include "kernel/kernel.hpp"
 #include "mmu/mmu.hpp"
 #include "stats/run_stats.hpp"
+#include "stats/timeline.hpp"
 #include "traces/event.hpp"
 
 namespace mmusim::hw {
@@ -45,6 +46,7 @@ struct RunOptions {
   std::ostream* diag = nullptr;        // failed expectations, --keep-going warnings
   std::ostream* access_log = nullptr;  // JSON Lines, one object per access
   std::ostream* fault_log = nullptr;   // JSON Lines, one object per kernel-handled fault
+  stats::Timeline* timeline = nullptr; // walks, faults, interrupts, switches per CPU (Perfetto)
 };
 
 // The first fault of each kind, kept with its breakdown for the summary.
@@ -143,6 +145,7 @@ class Core : public sc_core::sc_module {
   // restarted translation's cycles, is added before it is counted and logged.
   bool fault_open_ = false;
   std::uint32_t fault_pid_ = 0;
+  std::uint64_t fault_start_ = 0;  // the clock when the fault's exception began
 
   friend class System;
 };

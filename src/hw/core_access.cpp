@@ -20,15 +20,6 @@ namespace {
 // hardware reported: a model bug, stopped rather than looped on.
 constexpr unsigned kMaxFaultsPerAccess = 16;
 
-const char* op_name(Op op) {
-  switch (op) {
-    case Op::Read: return "r";
-    case Op::Write: return "w";
-    case Op::Fetch: return "x";
-    default: return "print";
-  }
-}
-
 const char* vector_name(mmu::Vector v) {
   switch (v) {
     case mmu::Vector::PF: return "#PF";
@@ -120,6 +111,9 @@ void Core::access(const Event& ev) {
       ++stats_.translations;
       stats_.tlb_hits += t.tlb_hit();
       advance(stats::CycleKind::Tlb, t.tlb_cycles);
+      // A restarted access's walk is drawn as its fault's retry_walk step.
+      if (out_.timeline && t.walk_cycles && !fault_open_)
+        out_.timeline->walk(id_, clock_, t.walk_cycles, a.la, static_cast<bool>(t.fault));
       if (t.walk_cycles) advance(stats::CycleKind::Walk, t.walk_cycles);
       translation_cycles += t.tlb_cycles + t.walk_cycles;
       if (t.fault) fault = t.fault;
@@ -197,6 +191,7 @@ bool Core::handle_fault(const Event& ev, const mmu::Fault& f, bool& retry) {
 
   record_.clear();
   fault_pid_ = pid;
+  fault_start_ = clock_;
   sys_.os().exc_page_fault(pid, f.cr2, f.error_code, record_);
   advance(stats::CycleKind::Kernel, record_.total_cycles);
   if (out_.check) sys_.check_kernel();
@@ -232,6 +227,7 @@ void Core::record_fault(const Event& ev) {
   fk.latency.record(record_.total_cycles);
   if (!sys_.examples_.count(record_.resolution)) sys_.examples_[record_.resolution] = {ev.line, fault_pid_, record_};
   log_fault(ev, record_);
+  if (out_.timeline) out_.timeline->fault(id_, fault_start_, ev.line, fault_pid_, record_);
 }
 
 void Core::check_access_expectations(const Event& ev, const Piece* pieces, unsigned n, std::uint64_t value,
@@ -319,7 +315,7 @@ void Core::log_access(const Event& ev, const Piece* pieces, unsigned n, const mm
   j["line"] = ev.line;
   j["cpu"] = id_;
   j["pid"] = pid_;
-  j["op"] = op_name(ev.op);
+  j["op"] = std::string(traces::op_name(ev.op));
   j["va"] = fmt::format("{:#x}", ev.addr);
   j["size"] = ev.size;
   const bool completed = !(fault && (sys_.bare_ || pid_ == 0));
@@ -347,7 +343,7 @@ void Core::log_fault(const Event& ev, const kernel::FaultRecord& rec) {
   j["cpu"] = id_;
   j["pid"] = pid_;
   j["address"] = fmt::format("{:#x}", rec.address);
-  j["access"] = op_name(ev.op);
+  j["access"] = std::string(traces::op_name(ev.op));
   j["error_code"] = fmt::format("{:#x}", rec.error_code);
   j["resolution"] = kernel::to_string(rec.resolution);
   if (rec.huge) j["huge"] = true;  // resolved at PMD level (a THP or the huge zero page)

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +21,16 @@ enum class Op : unsigned char {
   // bare mode
   Mode, Poke, Peek, Set, Invlpg, Invpcid,
 };
+
+// The event's keyword in the text format ("mmap", "expect", ...).
+constexpr std::string_view op_name(Op op) {
+  constexpr std::string_view names[] = {"r",     "w",      "x",     "print",   "cpu",    "switch",  "spawn",
+                                        "mmap",  "mprotect", "munmap", "fork",  "thread", "madvise", "exec",
+                                        "exit",  "file",   "mark",  "expect",  "mode",   "poke",    "peek",
+                                        "set",   "invlpg", "invpcid"};
+  static_assert(std::size(names) == static_cast<std::size_t>(Op::Invpcid) + 1, "one name per Op");
+  return names[static_cast<std::size_t>(op)];
+}
 
 // Protection of an mmap/mprotect: POSIX letters or a Windows PAGE_* constant.
 struct Prot {

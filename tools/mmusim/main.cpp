@@ -17,6 +17,7 @@
 #include "hw/trace_source.hpp"
 #include "stats/csv.hpp"
 #include "stats/report.hpp"
+#include "stats/timeline.hpp"
 #include "traces/reader.hpp"
 #include "traces/trace_error.hpp"
 
@@ -57,6 +58,9 @@ int run(const std::string& trace, const po::variables_map& vm, config::Config& c
   auto stats_file = open_output(vm["stats"].as<std::string>(), "the stats");
   auto access_log = open_output(vm["access-log"].as<std::string>(), "the access log");
   auto fault_log = open_output(vm["fault-log"].as<std::string>(), "the fault log");
+  auto timeline_file = open_output(vm["timeline"].as<std::string>(), "the timeline");
+  std::unique_ptr<stats::Timeline> timeline;
+  if (timeline_file) timeline = std::make_unique<stats::Timeline>(*timeline_file, cfg.core.frequency_ghz, cfg.cores);
 
   // Throws TraceError for a missing or unreadable file; std::invalid_argument for a bad --format.
   hw::TraceSource file(trace, traces::parse_format(vm["format"].as<std::string>()));
@@ -66,12 +70,14 @@ int run(const std::string& trace, const po::variables_map& vm, config::Config& c
   outs.diag = &std::cerr;
   outs.access_log = access_log.get();
   outs.fault_log = fault_log.get();
+  outs.timeline = timeline.get();
   outs.keep_going = vm.count("keep-going") > 0;
   outs.check = vm.count("check") > 0;
   hw::quiet_systemc();
   hw::System sys(cfg, source, outs);
   sys.run();
   source.finish();
+  if (timeline) timeline->finish();
 
   const stats::RunStats s = sys.stats();
   if (!vm.count("quiet")) stats::print_summary(std::cout, sys, trace);
@@ -120,6 +126,9 @@ int main(int argc, char** argv) {
       ("stats", po::value<std::string>()->default_value(""), "write every counter as JSON to FILE")
       ("access-log", po::value<std::string>()->default_value(""), "write one JSON line per access to FILE")
       ("fault-log", po::value<std::string>()->default_value(""), "write one JSON line per page fault to FILE")
+      ("timeline", po::value<std::string>()->default_value(""),
+       "write per-CPU walks, faults (with their steps), IPIs and switches to FILE as Chrome/Perfetto "
+       "trace-event JSON (ui.perfetto.dev)")
       ("csv", po::value<std::string>()->default_value(""),
        "append the run as one row of comma-separated values to FILE (header first if new)")
       ("quiet,q", "print only the program's output: no summary, no progress line")
