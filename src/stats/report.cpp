@@ -199,6 +199,8 @@ nlohmann::json cpu_json(const hw::System& sys, unsigned cpu) {
 nlohmann::json run_json(const hw::System& sys, config::Config& cfg, const std::string& trace) {
   const RunStats s = sys.stats();
   nlohmann::json j;
+  // Keys are only added within a version, never renamed or removed (docs/outputs.md).
+  j["stats_version"] = 1;
   j["mmusim_version"] = MMUSIM_VERSION;
   j["trace"] = trace;
   j["mode"] = sys.bare_mode() ? "bare" : "os";
