@@ -4,11 +4,12 @@
 // the trace's OS events.
 //
 // Layout. One JSON array, one event per line. Process pid 1 ("mmusim"); CPU n is thread
-// tid n + 1 (tid 0 is avoided because tools read it as the idle task), named "CPU n"
-// and sorted by n. Slices are complete events ("ph":"X"); an interrupt, context switch
-// or OS event of 0 cycles becomes a thread-scoped instant ("ph":"i","s":"t"); a walk of
-// 0 cycles is left out; a fault of 0 cycles stays, as a slice of 0 µs. Every slice's args
-// carry its exact cycle count, since its µs are rounded.
+// tid n + 1, named "CPU n" and sorted by n (tid 0 is avoided: Perfetto reserves thread 0
+// for the idle task and its UI filters it out). Slices are complete events ("ph":"X");
+// an interrupt, context switch or OS event of 0 cycles becomes a thread-scoped instant
+// ("ph":"i","s":"t"); a walk of 0 cycles is left out; a fault of 0 cycles stays, as a
+// slice of 0 µs. Every slice's args carry its exact cycle count, since its µs are
+// rounded.
 //
 // Time. The format's unit is the microsecond; a cycle position c on a CPU's clock is
 // placed at ns(c) = round(c / ghz) nanoseconds and printed as ns / 1000 with exactly
@@ -20,7 +21,7 @@
 // rather than finer: Perfetto stores time as integer ns, rounding ts and dur each on its
 // own (llround(µs × 1000)), so a finer fraction would be rounded twice, independently,
 // and a child could end 1 ns past its parent. With whole ns that rounding is exact.
-// A slice shorter than half a nanosecond (one cycle above 2 GHz) can therefore show 0 µs.
+// The price: a slice of a cycle or two shows as 0 or 1 ns (its args.cycles is exact).
 //
 // Streaming. Each event is written as soon as it is given, nothing is kept but a format
 // buffer and one clock per CPU, so memory does not grow with the run. Each line after
@@ -37,10 +38,9 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <string>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "kernel/fault_record.hpp"
 
@@ -95,19 +95,22 @@ class Timeline {
 
  private:
   void begin_event();
-  void metadata(std::string_view name, std::uint64_t tid, std::string_view key, std::string_view value);
   void thread_names(unsigned cpu);
   void note_cpu(unsigned cpu, std::uint64_t start, std::uint64_t end);
   void slice_head(unsigned cpu, std::string_view name, std::string_view cat, std::uint64_t start,
                   std::uint64_t end);
   void instant_head(unsigned cpu, std::string_view name, std::string_view cat, std::uint64_t start);
+  void put_ids(unsigned cpu);
   void put_time(std::uint64_t ns);
+  void put_uint(std::uint64_t v);
+  void put_hex(std::uint64_t v);
   void put_string(std::string_view s);
+  void put(std::string_view literal);
   void emit();
 
   std::ostream& out_;
   double ghz_;
-  fmt::memory_buffer buf_;             // the event(s) being formatted; reused
+  std::string buf_;                    // the event(s) being formatted; reused
   std::vector<std::uint64_t> clock_;   // per CPU: end of its latest event, in cycles
   std::vector<bool> named_;            // per CPU: thread name written
   std::uint64_t events_ = 0;
