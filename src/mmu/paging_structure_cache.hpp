@@ -65,6 +65,21 @@ class PagingStructureCache {
   // CR4.PGE change, PCIDE 1->0, INVPCID types 2 and 3: every entry of every PCID.
   void invalidate_all();
 
+  // The entry of level `l` that lookup() would find for `la` in `pcid` (what a walk
+  // would continue from below that level), without making it most recently used or
+  // counting a hit or miss; nothing if the level has no cache, does not exist under
+  // `cr` (PML5E without LA57) or holds no such entry. For reports (`mmusim explain`).
+  std::optional<WalkStart> probe(Level l, u64 la, u32 pcid, const ControlRegs& cr) const {
+    if (static_cast<unsigned>(l) > static_cast<unsigned>(top_level(cr.cr4_la57))) return std::nullopt;
+    const Array& a = arrays_[slot(l)];
+    if (a.entries.empty()) return std::nullopt;
+    const u64 tag = tag_of(la, l, cr);
+    const Entry* set = &a.entries[(tag & a.set_mask) * a.geometry.ways];
+    for (unsigned w = 0; w < a.geometry.ways; ++w)
+      if (set[w].valid && set[w].tag == tag && set[w].pcid == pcid) return set[w].next;
+    return std::nullopt;
+  }
+
   bool enabled(Level l) const { return !arrays_[slot(l)].entries.empty(); }
   const PscGeometry& geometry(Level l) const { return arrays_[slot(l)].geometry; }
   const PscArrayStats& stats(Level l) const { return arrays_[slot(l)].stats; }

@@ -49,6 +49,14 @@ class Tlb : public sc_core::sc_module {
     return nullptr;
   }
 
+  // The entry lookup() would return, without counting a lookup or touching any
+  // array's replacement state (TlbArray::probe): for reports such as `mmusim explain`.
+  const TlbEntry* probe(u64 la, u32 pcid) const {
+    for (unsigned i = 0; i < array_count_; ++i)
+      if (const TlbEntry* e = arrays_[i]->probe(la, pcid)) return e;
+    return nullptr;
+  }
+
   // Caches the page translation `t` for `la` in the array that holds its size,
   // smashed if this level has no array for it.
   void fill(u64 la, u32 pcid, const mmu::Translation& t, bool global);

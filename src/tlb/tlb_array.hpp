@@ -88,6 +88,24 @@ class TlbArray {
     return nullptr;
   }
 
+  // The entry lookup() would return, found the same way, but without making it most
+  // recently used or counting a hit: a report (`mmusim explain`) can show what the
+  // array holds without changing what the next lookup finds or evicts.
+  const TlbEntry* probe(u64 la, u32 pcid) const {
+    for (unsigned s = 0; s < 3; ++s) {
+      if (!(sizes_present_ & (1u << s))) continue;
+      const u64 vpn = la >> (12 + 9 * s);
+      const u64 set_index = vpn & set_mask_;
+      const u64 key = key_of(vpn, s);
+      for (unsigned w = 0; w < ways_; ++w) {
+        if (keys_[set_index * ways_ + w] != key) continue;
+        const TlbEntry& e = entries_[set_index * ways_ + w];
+        if (e.global || e.pcid == pcid) return &e;
+      }
+    }
+    return nullptr;
+  }
+
   // Caches `t` for `la` as an entry of size `entry_size` (t.size, or smaller to smash
   // a large page). `global` is the leaf's G with CR4.PGE=1 (SDM §4.10.2.4).
   void fill(u64 la, u32 pcid, const mmu::Translation& t, bool global, mmu::PageSize entry_size);

@@ -12,6 +12,7 @@
 
 #include "config/config.hpp"
 #include "convert.hpp"
+#include "explain.hpp"
 #include "progress.hpp"
 #include "hw/system.hpp"
 #include "hw/trace_source.hpp"
@@ -38,6 +39,8 @@ const char* kUsage =
     "       mmusim gen KIND [--accesses N] [--footprint SIZE] [--seed S] ... -o OUT\n"
     "                                      write a synthetic workload (seq, stride, uniform, zipf,\n"
     "                                      chase, fork-server, threads)\n"
+    "       mmusim explain TRACE --line N [--config FILE] [--set KEY=VALUE]... [--json]\n"
+    "                                      explain the access on line N step by step (docs/explain.md)\n"
     "       mmusim config [options]        list every configuration key with its value and unit\n"
     "       mmusim --help | --version\n";
 
@@ -114,6 +117,9 @@ int main(int argc, char** argv) {
       return kExitBadInput;
     }
   }
+  // `explain` parses its own options (--line, --json, --config, --set).
+  if (argc >= 2 && std::string(argv[1]) == "explain")
+    return cli::explain(std::vector<std::string>(argv + 2, argv + argc), std::cout, std::cerr);
   po::options_description opts("options");
   opts.add_options()
       ("help,h", "print this help")
