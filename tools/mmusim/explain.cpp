@@ -38,14 +38,9 @@ namespace mmusim::cli {
 namespace {
 
 namespace po = boost::program_options;
+// explain_text brings the names used here too (json, Level, u64, Event, Op).
 using namespace explain_text;
 using namespace explain_walk;
-using json = nlohmann::json;
-using mmu::Level;
-using mmu::u32;
-using mmu::u64;
-using traces::Event;
-using traces::Op;
 
 constexpr int kExitOk = 0;
 constexpr int kExitBadInput = 2;
